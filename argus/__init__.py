@@ -1,0 +1,1 @@
+"""Argus: streaming anomaly detection on Kafka. This package is the composition root."""

@@ -1,0 +1,162 @@
+"""The `argus` command: broker, serve, replay, alerts, demo."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+
+from argus.config import ConfigError, load_config
+from streams.broker import BrokerError, LocalBroker
+from streams.replay import ReplayError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_NAB = REPO_ROOT.parent / "shared" / "data" / "NAB"
+
+
+def _bootstrap_override(args: argparse.Namespace) -> dict:
+    return {"kafka.bootstrap_servers": args.bootstrap_servers} if args.bootstrap_servers else {}
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    broker = LocalBroker(args.home, args.port)
+    if args.action == "start":
+        print(f"broker running at {broker.bootstrap} (pid {broker.start()}); logs: {broker.log_file}")
+    elif args.action == "stop":
+        print("broker stopped" if broker.stop() else "broker was not running")
+    else:
+        pid = broker.pid()
+        print(f"broker running at {broker.bootstrap} (pid {pid})" if pid else "broker not running")
+        return 0 if pid else 3
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from argus.wiring import build_pipeline
+    from streams.kafka_clients import ensure_topics
+
+    config = load_config(args.config, _bootstrap_override(args))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    t = config.topics
+    ensure_topics(config.kafka, {t.series: t.partitions, t.alerts: t.partitions, t.dead_letter: t.partitions})
+    pipeline = build_pipeline(config)
+    stopping = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.append(True))
+    logging.getLogger("argus").info("serving %s -> %s (group %s)", t.series, t.alerts, config.group_id)
+    pipeline.run(lambda: bool(stopping))
+    pipeline.consumer.close()
+    pipeline.producer.close()
+    logging.getLogger("argus").info("stopped: %s", pipeline.status_line())
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from streams.kafka_clients import ensure_topics, make_producer
+    from streams.replay import collect_csv_series, interleave, nab_labels, publish
+    from streams.synthetic import make_cluster
+
+    config = load_config(args.config, _bootstrap_override(args))
+    if args.synthetic:
+        cluster = make_cluster(args.nodes, args.length, args.anomalies, seed=args.seed)
+        readings, total, labels = cluster.readings(), args.nodes * args.length, cluster.labels
+    else:
+        series = collect_csv_series(args.csv)
+        readings, total = interleave(series), sum(len(s) for s in series.values())
+        labels_file = Path(args.nab_labels)
+        labels = nab_labels(series, labels_file) if labels_file.exists() else {}
+    t = config.topics
+    ensure_topics(config.kafka, {t.series: t.partitions})
+    producer = make_producer(config.kafka)
+    sent = publish(producer, t.series, readings, total, args.rate, progress=not args.quiet)
+    producer.close()
+    if args.labels_out:
+        Path(args.labels_out).write_text(json.dumps(labels, indent=1))
+    print(f"replayed {sent} readings to {t.series}" + (f"; labels in {args.labels_out}" if args.labels_out else ""))
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from streams.alert_feed import follow_alerts
+
+    config = load_config(args.config, _bootstrap_override(args))
+    for alert in follow_alerts(config.kafka, config.topics.alerts, args.from_beginning, args.timeout):
+        print(alert.to_json().decode() if args.json else alert.describe(), flush=True)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from argus.demo import run_demo
+
+    return run_demo(Path(args.out), Path(args.nab), short=args.short, port=args.port)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="argus", description="Streaming anomaly detection on Kafka.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", help="YAML config file (every option has a default)")
+        p.add_argument("--bootstrap-servers", help="Kafka bootstrap servers, overriding the config")
+
+    p = sub.add_parser("broker", help="start, stop or check the local Kafka broker")
+    p.add_argument("action", choices=["start", "stop", "status"])
+    p.add_argument("--port", type=int, default=9092)
+    p.add_argument("--home", default=".argus/broker", help="folder for the broker's data and logs")
+    p.set_defaults(run=cmd_broker)
+
+    p = sub.add_parser("serve", help="consume series, publish alerts and dead letters")
+    with_config(p)
+    p.set_defaults(run=cmd_serve)
+
+    p = sub.add_parser("replay", help="publish CSV series or a synthetic cluster to the series topic")
+    with_config(p)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--csv", nargs="+", type=Path, help="timestamp,value CSV files or folders (e.g. NAB's data/)")
+    src.add_argument("--synthetic", action="store_true", help="a synthetic HPC cluster with injected anomalies")
+    p.add_argument("--nodes", type=int, default=8)
+    p.add_argument("--length", type=int, default=2000, help="readings per node")
+    p.add_argument("--anomalies", type=int, default=1, help="anomalies per node")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rate", type=float, default=0.0, help="readings per second (0 = as fast as possible)")
+    p.add_argument("--nab-labels", default=str(DEFAULT_NAB / "labels" / "combined_windows.json"))
+    p.add_argument("--labels-out", help="write the labelled anomaly intervals to this JSON file")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=cmd_replay)
+
+    p = sub.add_parser("alerts", help="print alerts from the alerts topic as they arrive")
+    with_config(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--from-beginning", action="store_true")
+    p.add_argument("--timeout", type=float, default=None, help="stop after this many idle seconds")
+    p.set_defaults(run=cmd_alerts)
+
+    p = sub.add_parser("demo", help="broker + serve + replay NAB and a synthetic cluster, alerts live")
+    p.add_argument("--out", default="argus-demo", help="folder for alerts, labels and the run's files")
+    p.add_argument("--nab", default=str(DEFAULT_NAB), help="NAB folder (data/ and labels/)")
+    p.add_argument("--short", action="store_true", help="a small version that runs in about a minute")
+    p.add_argument("--port", type=int, default=0, help="broker port (0 = any free port)")
+    p.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ConfigError, ReplayError, BrokerError) as exc:
+        print(f"argus {args.command}: error: {exc}", file=sys.stderr)
+    except (KafkaConnectionError, KafkaTimeoutError):
+        print(f"argus {args.command}: error: no Kafka broker answers at the configured bootstrap servers "
+              "(start one with `argus broker start`)", file=sys.stderr)
+    except KafkaError as exc:
+        print(f"argus {args.command}: error: Kafka: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        return 130
+    return 2

@@ -1,0 +1,127 @@
+"""The `argus serve` configuration: defaults for everything, a YAML file overrides any part.
+
+Unknown options and wrong types are refused with a one-line message naming the option.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from streams.kafka_clients import KNOWN_CONNECTION_KEYS
+
+
+class ConfigError(ValueError):
+    """A bad configuration file or option; the message names it."""
+
+
+@dataclass
+class Topics:
+    series: str = "argus.series"
+    alerts: str = "argus.alerts"
+    dead_letter: str = "argus.deadletter"
+    partitions: int = 4
+
+
+@dataclass
+class DetectorConfig:
+    name: str = "halfspace"
+    window: int = 32
+    n_trees: int = 10
+    height: int = 8
+    window_size: int = 250
+    seed: int = 42
+    device: str = "cpu"
+
+
+@dataclass
+class ThresholdConfig:
+    quantile: float = 0.995
+    margin: float = 0.0
+    history: int = 2000
+    warmup: int = 300
+
+
+@dataclass
+class AlertConfig:
+    min_run: int = 2
+    quiet_readings: int = 5
+
+
+@dataclass
+class Config:
+    kafka: dict[str, Any] = field(default_factory=lambda: {"bootstrap_servers": "127.0.0.1:9092"})
+    topics: Topics = field(default_factory=Topics)
+    group_id: str = "argus"
+    state_dir: str = ".argus/state"
+    commit_interval_s: float = 1.0
+    max_record_bytes: int = 1024 * 1024
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
+    alert: AlertConfig = field(default_factory=AlertConfig)
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where or 'the file'} must be a mapping of options, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values = {}
+    for key, value in raw.items():
+        name = f"{where}.{key}" if where else str(key)
+        if key not in fields:
+            raise ConfigError(f"unknown option '{name}' (known: {', '.join(fields)})")
+        default = fields[key].default_factory() if fields[key].default_factory is not dataclasses.MISSING else fields[key].default
+        values[key] = _coerce(default, value, name)
+    return cls(**values)
+
+
+def _coerce(default: Any, value: Any, name: str) -> Any:
+    if dataclasses.is_dataclass(default):
+        return _build(type(default), value, name)
+    if name == "kafka":
+        if not isinstance(value, dict):
+            raise ConfigError("option 'kafka' must be a mapping of kafka-python client settings")
+        unknown = sorted(set(value) - KNOWN_CONNECTION_KEYS)
+        if unknown:
+            raise ConfigError(f"unknown kafka-python setting 'kafka.{unknown[0]}'")
+        return {**default, **value}
+    if isinstance(default, bool) or not isinstance(default, (int, float, str)):
+        return value
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not type(default):
+        raise ConfigError(f"option '{name}' must be {type(default).__name__}, got {value!r}")
+    if isinstance(value, (int, float)) and value < 0:
+        raise ConfigError(f"option '{name}' must not be negative, got {value!r}")
+    return value
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Defaults, then the YAML file at ``path`` (if any), then ``overrides`` (dotted keys)."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            at = f" at line {mark.line + 1}" if mark else ""
+            raise ConfigError(f"config file {path} is not valid YAML{at}") from None
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    config = _build(Config, raw, "")
+    if not 0 < config.threshold.quantile <= 1:
+        raise ConfigError(f"option 'threshold.quantile' must be in (0, 1], got {config.threshold.quantile}")
+    if config.detector.window < 4:
+        raise ConfigError(f"option 'detector.window' must be at least 4, got {config.detector.window}")
+    return config

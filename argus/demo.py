@@ -1,0 +1,132 @@
+"""`argus demo`: a fresh local broker, a serving worker, NAB and synthetic replays, live alerts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import yaml
+from kafka import TopicPartition
+
+from argus.config import load_config
+from streams.alert_feed import follow_alerts
+from streams.alerts import Alert
+from streams.broker import LocalBroker
+from streams.kafka_clients import ensure_topics, make_consumer, make_producer
+from streams.replay import collect_csv_series, interleave, nab_labels, publish
+from streams.synthetic import make_cluster
+
+FULL = dict(nodes=16, length=3000, nab_series=None)
+SHORT = dict(nodes=4, length=1500, nab_series=1)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _caught_up(connection: dict, group: str, topic: str) -> bool:
+    """Whether the group has committed every record of the topic."""
+    consumer = make_consumer(connection, group_id=group)
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        ends = consumer.end_offsets(parts)
+        return all((consumer.committed(tp) or 0) >= ends[tp] for tp in parts)
+    finally:
+        consumer.close()
+
+
+def run_demo(out: Path, nab: Path, short: bool = False, port: int = 0) -> int:
+    """Run the demo; leave alerts.jsonl, labels.json and the config in ``out``. Returns 0."""
+    plan = SHORT if short else FULL
+    out.mkdir(parents=True, exist_ok=True)
+    for previous in ("broker", "state"):  # every demo starts from an empty broker and no state
+        shutil.rmtree(out / previous, ignore_errors=True)
+    broker = LocalBroker(out / "broker", port or _free_port())
+    print(f"starting a local Kafka broker at {broker.bootstrap} ...", flush=True)
+    broker.start()
+    serve = None
+    try:
+        config_file = out / "argus.yaml"
+        config_file.write_text(yaml.safe_dump({
+            "kafka": {"bootstrap_servers": broker.bootstrap}, "state_dir": str(out / "state"),
+            "group_id": "argus-demo",
+        }))
+        config = load_config(config_file)
+        t = config.topics
+        ensure_topics(config.kafka, {t.series: t.partitions, t.alerts: t.partitions, t.dead_letter: t.partitions})
+        serve = subprocess.Popen([sys.executable, "-m", "argus", "serve", "--config", str(config_file)],
+                                 stderr=open(out / "serve.log", "w"))
+        alerts: dict[str, Alert] = {}
+        stop_printing = threading.Event()
+
+        def print_alerts() -> None:
+            for alert in follow_alerts(config.kafka, t.alerts, True, idle_timeout_s=None):
+                if alert.status == "open":
+                    print("ALERT", alert.describe(), flush=True)
+                alerts[alert.id] = alert
+                if stop_printing.is_set():
+                    return
+
+        threading.Thread(target=print_alerts, daemon=True).start()
+
+        producer = make_producer(config.kafka)
+        cluster = make_cluster(plan["nodes"], plan["length"], anomalies_per_node=1, seed=7)
+        labels = dict(cluster.labels)
+        print(f"replaying a synthetic cluster: {plan['nodes']} nodes x {len(cluster.metrics)} metrics, "
+              f"{plan['length']} readings each, one injected anomaly per node", flush=True)
+        publish(producer, t.series, cluster.readings(), plan["nodes"] * plan["length"])
+        nab_dir = nab / "data" / "realKnownCause"
+        if nab_dir.is_dir():
+            series = collect_csv_series([nab / "data"])
+            chosen = sorted(k for k in series if k.startswith("realKnownCause/"))[: plan["nab_series"]]
+            series = {k: series[k] for k in chosen}
+            print(f"replaying {len(series)} NAB series: {', '.join(series)}", flush=True)
+            publish(producer, t.series, interleave(series), sum(len(s) for s in series.values()))
+            labels.update(nab_labels(series, nab / "labels" / "combined_windows.json"))
+        else:
+            print(f"NAB data not found at {nab}; replaying the synthetic cluster only (pass --nab DIR)")
+        producer.close()
+
+        print("waiting for argus serve to process everything ...", flush=True)
+        while not _caught_up(config.kafka, config.group_id, t.series):
+            if serve.poll() is not None:
+                raise RuntimeError(f"argus serve exited with code {serve.returncode}; see {out / 'serve.log'}")
+            time.sleep(1)
+        time.sleep(2)
+        stop_printing.set()
+        (out / "alerts.jsonl").write_text("".join(a.to_json().decode() + "\n" for a in alerts.values()))
+        (out / "labels.json").write_text(json.dumps(labels, indent=1))
+        _summary(alerts.values(), labels)
+        print(f"alerts: {out / 'alerts.jsonl'}  labels: {out / 'labels.json'}  worker log: {out / 'serve.log'}")
+    finally:
+        if serve is not None and serve.poll() is None:
+            serve.send_signal(signal.SIGTERM)
+            serve.wait(timeout=60)
+        broker.stop()
+        print("broker stopped", flush=True)
+    return 0
+
+
+def _summary(alerts, labels: dict[str, list[list[float]]]) -> None:
+    by_source: dict[str, list[Alert]] = {}
+    for a in alerts:
+        by_source.setdefault(a.source, []).append(a)
+    events = detected = false_alarms = 0
+    for source, intervals in labels.items():
+        for start, end in intervals:
+            events += 1
+            detected += any(a.start <= end and a.end >= start for a in by_source.get(source, []))
+    for source, found in by_source.items():
+        for a in found:
+            false_alarms += not any(a.start <= end and a.end >= start for start, end in labels.get(source, []))
+    print(f"summary: {detected} of {events} labelled anomalies raised an overlapping alert; "
+          f"{false_alarms} alerts fell outside every labelled interval")

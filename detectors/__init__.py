@@ -1,0 +1,1 @@
+"""Embedders, scorers and thresholds over torch tensors; nothing here knows about Kafka."""

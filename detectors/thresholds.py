@@ -1,0 +1,45 @@
+"""A streaming threshold per stream: a robust margin above a rolling quantile of its scores.
+
+threshold = Q_q + margin * (Q_q - median), over the stream's last ``history`` scores. A stream
+raises nothing until it has ``warmup`` scores. Scores are remembered after they are judged.
+
+>>> t = RollingQuantileThreshold(quantile=0.9, margin=1.0, history=100, warmup=10)
+>>> [t.judge("a", s)[1] for s in [0.1] * 20 + [0.9]][-2:]
+[False, True]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class _History:
+    scores: np.ndarray
+    count: int = 0
+
+
+@dataclass
+class RollingQuantileThreshold:
+    quantile: float = 0.99
+    margin: float = 1.0
+    history: int = 1000
+    warmup: int = 100
+    streams: dict[str, _History] = field(default_factory=dict)
+
+    def judge(self, stream_id: str, score: float) -> tuple[float, bool]:
+        """(threshold, is the score above it) for this stream, then remember the score."""
+        state = self.streams.get(stream_id)
+        if state is None:
+            state = self.streams[stream_id] = _History(np.zeros(self.history, dtype=np.float32))
+        threshold, anomalous = float("inf"), False
+        if state.count >= self.warmup:
+            recent = state.scores[: min(state.count, self.history)]
+            high, mid = np.quantile(recent, [self.quantile, 0.5])
+            threshold = float(high + self.margin * (high - mid))
+            anomalous = score > threshold
+        state.scores[state.count % self.history] = score
+        state.count += 1
+        return threshold, anomalous

@@ -1,0 +1,1 @@
+"""Kafka in and out: records, dead letters, windows, alerts, the pipeline, the local broker."""

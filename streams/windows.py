@@ -1,0 +1,63 @@
+"""Per-stream sliding windows: the last L readings of each stream, checked for order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from streams.records import CHANNEL_MISMATCH, DUPLICATE_TIMESTAMP, OUT_OF_ORDER, Reading, RecordError
+
+
+@dataclass
+class StreamWindow:
+    """A ring buffer of one stream's last ``length`` readings over fixed channels."""
+
+    channels: tuple[str, ...]
+    length: int
+    last_ts: float = float("-inf")
+    seen: int = 0
+    buffer: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.buffer = np.zeros((len(self.channels), self.length), dtype=np.float32)
+
+    def push(self, reading: Reading) -> None:
+        """Append a reading, or RecordError if it is late, a duplicate, or has other channels."""
+        if reading.ts < self.last_ts:
+            raise RecordError(OUT_OF_ORDER, f"ts {reading.ts} is before the stream's last ts {self.last_ts}")
+        if reading.ts == self.last_ts:
+            raise RecordError(DUPLICATE_TIMESTAMP, f"ts {reading.ts} was already seen for this stream")
+        if tuple(reading.values) != self.channels:
+            raise RecordError(
+                CHANNEL_MISMATCH,
+                f"channels {sorted(reading.values)} differ from the stream's {list(self.channels)}",
+            )
+        self.buffer[:, self.seen % self.length] = list(reading.values.values())
+        self.seen += 1
+        self.last_ts = reading.ts
+
+    @property
+    def full(self) -> bool:
+        return self.seen >= self.length
+
+    def values(self) -> np.ndarray:
+        """The window in time order, shape (C, L)."""
+        return np.roll(self.buffer, -(self.seen % self.length), axis=1)
+
+
+class WindowStore:
+    """Windows keyed by stream id; a stream's channels are fixed by its first reading."""
+
+    def __init__(self, length: int):
+        self.length = length
+        self.windows: dict[str, StreamWindow] = {}
+
+    def push(self, reading: Reading) -> StreamWindow:
+        """Add a reading to its stream's window and return the window."""
+        window = self.windows.get(reading.stream_id)
+        if window is None:
+            window = StreamWindow(tuple(reading.values), self.length)
+            self.windows[reading.stream_id] = window
+        window.push(reading)
+        return window

@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+
+from detectors.base import Verdict
+from detectors.thresholds import RollingQuantileThreshold
+from streams.alerts import Alert, AlertTracker, alert_id
+from streams.records import CHANNEL_MISMATCH, DUPLICATE_TIMESTAMP, OUT_OF_ORDER, Reading, RecordError
+from streams.windows import WindowStore
+
+
+def test_window_keeps_the_last_readings_in_time_order():
+    store = WindowStore(3)
+    for t in range(5):
+        window = store.push(Reading("a", float(t), {"x": float(t), "y": 10.0 * t}))
+    assert window.full
+    np.testing.assert_array_equal(window.values(), [[2, 3, 4], [20, 30, 40]])
+
+
+@pytest.mark.parametrize("ts, values, reason", [
+    (0.5, {"x": 1.0}, OUT_OF_ORDER), (1.0, {"x": 1.0}, DUPLICATE_TIMESTAMP), (2.0, {"z": 1.0}, CHANNEL_MISMATCH),
+])
+def test_window_rejects_late_duplicate_and_reshaped_readings(ts, values, reason):
+    store = WindowStore(4)
+    store.push(Reading("a", 1.0, {"x": 0.0}))
+    with pytest.raises(RecordError) as info:
+        store.push(Reading("a", ts, values))
+    assert info.value.reason == reason
+    store.push(Reading("a", 3.0, {"x": 1.0}))  # the stream goes on
+    assert store.windows["a"].seen == 2
+
+
+def verdict(anomalous: bool, score: float = 0.9) -> Verdict:
+    return Verdict(score, 0.5, anomalous, {"channel": "x"})
+
+
+def test_tracker_opens_after_min_run_merges_and_closes_after_quiet():
+    tracker = AlertTracker("d", min_run=2, quiet_readings=2)
+    flags = [False, True, False, True, True, True, False, True, False, False, False]
+    out = [tracker.observe("s", float(t), verdict(f)) for t, f in enumerate(flags)]
+    published = [(t, a.status, a.start, a.end) for t, a in enumerate(out) if a]
+    # t=1 is a lone outlier; the run from t=3 opens at t=4, absorbs t=7, closes after 2 quiet.
+    assert published == [(4, "open", 3.0, 4.0), (9, "closed", 3.0, 7.0)]
+    assert out[4].id == alert_id("s", "d", 3.0)
+
+
+def test_alert_ids_are_deterministic_and_json_round_trips():
+    assert alert_id("s", "d", 3.0) == alert_id("s", "d", 3.0) != alert_id("s", "d", 4.0)
+    alert = Alert("i", "s", "series", 1.0, 2.0, 0.9, 0.5, "d", "closed", {"channel": "x"})
+    assert Alert.from_json(alert.to_json()) == alert
+    assert "s at 1970-01-01 00:00:01 UTC" in alert.describe()
+
+
+def test_threshold_waits_for_warmup_then_flags_outliers_of_each_stream():
+    t = RollingQuantileThreshold(quantile=0.9, margin=0.5, history=50, warmup=20)
+    rng = np.random.default_rng(0)
+    assert not any(t.judge("a", s)[1] for s in rng.uniform(0.4, 0.5, 20))
+    threshold, anomalous = t.judge("a", 0.9)
+    assert anomalous and 0.5 < threshold < 0.9
+    assert t.judge("b", 0.9) == (float("inf"), False)  # stream b is still warming up
