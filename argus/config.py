@@ -41,14 +41,14 @@ class DetectorConfig:
 @dataclass
 class ThresholdConfig:
     quantile: float = 0.995
-    margin: float = 0.0
+    margin: float = 1.0
     history: int = 2000
     warmup: int = 300
 
 
 @dataclass
 class AlertConfig:
-    min_run: int = 2
+    min_run: int = 1
     quiet_readings: int = 5
 
 

@@ -42,7 +42,7 @@ class PipelineSettings:
     window: int = 32
     max_record_bytes: int = 1024 * 1024
     commit_interval_s: float = 1.0
-    min_run: int = 2
+    min_run: int = 1
     quiet_readings: int = 5
     poll_max_records: int = 5000
 

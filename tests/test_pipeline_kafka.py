@@ -1,0 +1,149 @@
+"""The series pipeline against a real broker: detection, dead letters, crash recovery, demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+
+import pytest
+from kafka import TopicPartition
+
+from argus.cli import main
+from argus.config import load_config
+from argus.wiring import build_pipeline
+from conftest import start_serve, write_config
+from streams.alert_feed import follow_alerts
+from streams.deadletter import read_headers
+from streams.kafka_clients import ensure_topics, make_consumer, make_producer
+from streams.records import encode_reading
+from streams.replay import publish
+from streams.synthetic import make_cluster
+
+pytestmark = pytest.mark.kafka
+
+
+def _config(tmp_path, overrides):
+    config = load_config(write_config(tmp_path / "argus.yaml", overrides))
+    t = config.topics
+    ensure_topics(config.kafka, {t.series: t.partitions, t.alerts: t.partitions, t.dead_letter: t.partitions})
+    return config
+
+
+def _run_until(pipeline, records: int, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while pipeline.counters.records < records and time.monotonic() < deadline:
+        batch = pipeline.consumer.poll(timeout_ms=200)
+        pipeline.process(batch)
+    pipeline.checkpoint()
+    assert pipeline.counters.records == records
+
+
+def _read_all(config, topic: str, idle_s: float = 3.0) -> list:
+    consumer = make_consumer(config.kafka, consumer_timeout_ms=int(idle_s * 1000))
+    consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)])
+    records = list(consumer)
+    consumer.close()
+    return records
+
+
+def test_injected_anomaly_raises_one_overlapping_alert_and_clean_stream_none(tmp_path, argus_config):
+    config = _config(tmp_path, argus_config)
+    cluster = make_cluster(nodes=2, length=1500, anomalies_per_node=0, seed=4)
+    start, end = 1000, 1010  # node-000's CPU jumps by 40 points for 10 readings; node-001 stays clean
+    cluster.values[0, 0, start:end] += 40
+    label = (cluster.timestamps[start], cluster.timestamps[end - 1])
+    readings = list(cluster.readings())
+    publish(make_producer(config.kafka), config.topics.series, readings, progress=False)
+    pipeline = build_pipeline(config)
+    _run_until(pipeline, len(readings))
+    alerts = {a.id: a for a in follow_alerts(config.kafka, config.topics.alerts, idle_timeout_s=3)}
+    overlapping = [a for a in alerts.values() if a.source == "node-000" and a.start <= label[1] and a.end >= label[0]]
+    assert len(overlapping) == 1, alerts
+    assert overlapping[0].explanation["channel"] == "cpu"
+    assert not [a for a in alerts.values() if a.source == "node-001"]
+    assert pipeline.counters.scored == len(readings) - 2 * (config.detector.window - 1)
+
+
+def test_malformed_records_go_to_the_dead_letter_topic_with_reasons(tmp_path, argus_config):
+    config = _config(tmp_path, argus_config)
+    bad = {
+        b"not json": "not_json",
+        b'{"ts": 1}': "missing_field",
+        b'{"ts": 2, "value": "x"}': "wrong_type",
+        b'{"ts": 3, "value": NaN}': "non_finite",
+        b'{"ts": 4, "value": 1, "pad": "' + b"x" * 2_000_000 + b'"}': "oversize",
+    }
+    producer = make_producer(config.kafka)
+    sent = 0
+    for i in range(40):  # good readings around the bad ones, on one stream
+        producer.send(config.topics.series, key=b"node", value=encode_reading(100.0 + i, {"value": float(i % 7)}))
+        sent += 1
+        if i == 20:
+            for value in bad:
+                producer.send(config.topics.series, key=b"node", value=value)
+            producer.send(config.topics.series, key=None, value=encode_reading(1.0, {"value": 1.0}))
+            producer.send(config.topics.series, key=b"node", value=encode_reading(50.0, {"value": 1.0}))  # late
+            producer.send(config.topics.series, key=b"node", value=encode_reading(120.0, {"value": 1.0}))  # duplicate
+            sent += len(bad) + 3
+    producer.flush()
+    pipeline = build_pipeline(config)
+    _run_until(pipeline, sent)
+    letters = [read_headers(r.headers) for r in _read_all(config, config.topics.dead_letter)]
+    reasons = sorted(h["argus.reason"] for h in letters)
+    assert reasons == sorted([*bad.values(), "missing_key", "out_of_order", "duplicate_timestamp"])
+    assert all(h["argus.source.topic"] == config.topics.series and h["argus.source.offset"].isdigit() for h in letters)
+    assert pipeline.counters.readings == 40  # every good reading around them was processed
+
+
+def test_kill_9_then_restart_loses_nothing_and_repeats_alerts_with_the_same_ids(tmp_path, argus_config):
+    cluster = make_cluster(nodes=4, length=2500, anomalies_per_node=1, seed=11)
+    readings = list(cluster.readings())
+    # The uninterrupted run, in-process, on its own topics.
+    (tmp_path / "ref").mkdir()
+    topics = argus_config["topics"]
+    reference = _config(tmp_path / "ref", {
+        **argus_config, "group_id": argus_config["group_id"] + "-ref", "state_dir": str(tmp_path / "ref-state"),
+        "topics": {**topics, "series": topics["series"] + "-ref", "alerts": topics["alerts"] + "-ref"},
+    })
+    publish(make_producer(reference.kafka), reference.topics.series, readings, progress=False)
+    _run_until(build_pipeline(reference), len(readings))
+    expected = {a.id for a in follow_alerts(reference.kafka, reference.topics.alerts, idle_timeout_s=3)}
+    assert expected
+
+    config = _config(tmp_path, argus_config)
+    config_file = tmp_path / "argus.yaml"
+    serve = start_serve(config_file, tmp_path / "serve.log")
+    producer = make_producer(config.kafka)
+    publish(producer, config.topics.series, readings[: len(readings) // 2], progress=False)
+    time.sleep(6)
+    os.kill(serve.pid, signal.SIGKILL)  # mid-stream, no goodbye
+    serve.wait()
+    publish(producer, config.topics.series, readings[len(readings) // 2:], progress=False)
+    serve = start_serve(config_file, tmp_path / "serve.log")
+    try:
+        consumer = make_consumer(config.kafka, group_id=config.group_id)
+        parts = [TopicPartition(config.topics.series, p) for p in range(config.topics.partitions)]
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            ends = consumer.end_offsets(parts)
+            if all((consumer.committed(tp) or 0) >= ends[tp] for tp in parts):
+                break
+            time.sleep(1)
+        consumer.close()
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=60)
+    seen = [a.id for a in follow_alerts(config.kafka, config.topics.alerts, idle_timeout_s=3)]
+    assert set(seen) == expected, (tmp_path / "serve.log").read_text()[-2000:]
+
+
+def test_demo_runs_end_to_end(tmp_path, capsys):
+    assert main(["demo", "--short", "--out", str(tmp_path / "demo")]) == 0
+    out = capsys.readouterr().out
+    assert "ALERT" in out and "summary:" in out and "broker stopped" in out
+    alerts = [json.loads(line) for line in (tmp_path / "demo" / "alerts.jsonl").read_text().splitlines()]
+    labels = json.loads((tmp_path / "demo" / "labels.json").read_text())
+    assert alerts and set(labels) >= {"node-000", "node-003"}
+    assert {a["source"] for a in alerts} & set(labels)
