@@ -37,10 +37,11 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from argus.wiring import build_pipeline
+    from argus.wiring import build_pipeline, detector_factory
     from streams.kafka_clients import ensure_topics
 
     config = load_config(args.config, _bootstrap_override(args))
+    detector_factory(config)  # a bad detector option fails here, before any connection
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     logging.getLogger("kafka").setLevel(logging.WARNING)
     t = config.topics
