@@ -18,13 +18,14 @@ def follow_alerts(
     """Alerts as they arrive, without joining a consumer group; ends after an idle timeout."""
     consumer = make_consumer(connection, auto_offset_reset="earliest" if from_beginning else "latest")
     try:
-        partitions = None
-        while not partitions:
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                time.sleep(0.2)
-        consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
         last = time.monotonic()
+        partitions = consumer.partitions_for_topic(topic)
+        while not partitions:  # the topic may not exist yet; wait for it within the idle timeout
+            if idle_timeout_s is not None and time.monotonic() - last >= idle_timeout_s:
+                return
+            time.sleep(0.2)
+            partitions = consumer.partitions_for_topic(topic)
+        consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
         while idle_timeout_s is None or time.monotonic() - last < idle_timeout_s:
             for records in consumer.poll(timeout_ms=200).values():
                 for record in records:
