@@ -1,41 +1,122 @@
-"""Half-space trees (Tan et al. 2011) through river, as a batch scorer over [0, 1] vectors.
+"""Half-space trees (Tan et al. 2011), batched in numpy, equal to river's ``HalfSpaceTrees``.
 
-One river ``HalfSpaceTrees`` model per vector width, so streams with different numbers of
-channels can share a scorer. Vectors are scored, then learned, in batch order.
+river walks every tree in Python for every point; here a whole batch walks all trees at once
+(one numpy step per tree level). The trees are grown with the same random calls as river's
+(same seed, same features and split points), and a batch is scored exactly as river scores
+its points one at a time with ``score_one`` then ``learn_one``: the reference masses change
+only when a window of ``window_size`` points completes, so a batch is cut at those points.
 
 river's score s lies in [0, 1] and crowds near 1 for everything outside the normal mass, so
-this scorer returns -log(1 - s) instead: the same order, but the far tail is spread out, which
+the scorer returns -log(1 - s) instead: the same order, but the far tail is spread out, which
 lets a threshold tell a rare-but-normal point (s = 0.97, 3.5) from a real outlier (s = 0.996,
 5.5).
+
+>>> trees = HalfSpaceTrees(width=1, n_trees=5, height=3, window_size=3, seed=42)
+>>> _ = trees.score_and_learn(np.array([[0.5], [0.45], [0.43]]))  # first window: scores 0
+>>> [round(float(s), 3) for s in trees.score_and_learn(np.array([[0.45], [0.0]]))]
+[0.074, 1.92]
 """
 
 from __future__ import annotations
 
-import math
+import random
 
 import numpy as np
 import torch
-from river.anomaly import HalfSpaceTrees
 
-
+_PADDING = 0.15  # river's: split points stay this fraction away from a node's limits
 _MAX_SCORE = 1 - 1e-6
 
 
+class HalfSpaceTrees:
+    """One forest over vectors of a fixed width in [0, 1]; river's semantics, batched."""
+
+    def __init__(self, width: int, n_trees: int = 10, height: int = 8, window_size: int = 250, seed: int = 42):
+        self.width, self.n_trees, self.height, self.window_size = width, n_trees, height, window_size
+        inner, nodes = 2**height - 1, 2 ** (height + 1) - 1
+        self.feature = np.zeros((n_trees, inner), dtype=np.int64)
+        self.split = np.zeros((n_trees, inner))
+        rng = random.Random(seed)
+        for tree in range(n_trees):
+            self._grow(rng, tree, 0, height, [(0.0, 1.0)] * width)
+        self.latest_mass = np.zeros((n_trees, nodes))  # river's l_mass
+        self.reference_mass = np.zeros((n_trees, nodes))  # river's r_mass
+        self.seen_in_window = 0
+        self.first_window = True
+
+    def _grow(self, rng: random.Random, tree: int, node: int, height: int, limits: list) -> None:
+        """Pre-order growth with river's random calls, so a seed gives river's very trees."""
+        if height == 0:
+            return
+        on = rng.choices(population=list(range(self.width)), weights=[b - a for a, b in limits])[0]
+        a, b = limits[on]
+        at = rng.uniform(a + _PADDING * (b - a), b - _PADDING * (b - a))
+        self.feature[tree, node], self.split[tree, node] = on, at
+        self._grow(rng, tree, 2 * node + 1, height - 1, limits[:on] + [(a, at)] + limits[on + 1:])
+        self._grow(rng, tree, 2 * node + 2, height - 1, limits[:on] + [(at, b)] + limits[on + 1:])
+
+    def paths(self, x: np.ndarray) -> np.ndarray:
+        """Node index at every level of every tree for each row of x: (B, n_trees, height + 1)."""
+        trees = np.arange(self.n_trees)
+        node = np.zeros((x.shape[0], self.n_trees), dtype=np.int64)
+        levels = [node]
+        for _ in range(self.height):
+            feature = self.feature[trees, node]
+            go_right = np.take_along_axis(x, feature, axis=1) >= self.split[trees, node]
+            node = 2 * node + 1 + go_right
+            levels.append(node)
+        return np.stack(levels, axis=-1)
+
+    def river_scores(self, x: np.ndarray) -> np.ndarray:
+        """river's score_one for each row of x in turn, each row learned after it is scored."""
+        x = np.asarray(x, dtype=np.float64)
+        scores = np.zeros(x.shape[0])
+        start = 0
+        while start < len(x):
+            end = min(len(x), start + self.window_size - self.seen_in_window)
+            paths = self.paths(x[start:end])
+            if not self.first_window:
+                scores[start:end] = self._score(paths)
+            self._learn(paths)
+            start = end
+        return scores
+
+    def score_and_learn(self, vectors: torch.Tensor | np.ndarray) -> np.ndarray:
+        """-log(1 - s) of river's score s, scored before learned, in batch order."""
+        x = vectors.cpu().numpy() if isinstance(vectors, torch.Tensor) else vectors
+        return -np.log1p(-np.minimum(self.river_scores(x), _MAX_SCORE))
+
+    def _score(self, paths: np.ndarray) -> np.ndarray:
+        mass = self.reference_mass[np.arange(self.n_trees)[:, None], paths]  # (B, T, H + 1)
+        # river stops descending below a node whose reference mass is under 10% of a window
+        reached = np.cumprod(mass >= 0.1 * self.window_size, axis=-1)
+        reached = np.concatenate([np.ones_like(reached[..., :1]), reached[..., :-1]], axis=-1)
+        depth_weight = 2.0 ** np.arange(self.height + 1)
+        total = (mass * reached * depth_weight).sum(axis=(1, 2))
+        return 1 - total / (self.n_trees * self.window_size * (2 ** (self.height + 1) - 1))
+
+    def _learn(self, paths: np.ndarray) -> None:
+        """Count paths into the latest masses; pivot them to reference when a window completes."""
+        flat = (np.arange(self.n_trees)[:, None] * self.latest_mass.shape[1] + paths).ravel()
+        self.latest_mass += np.bincount(flat, minlength=self.latest_mass.size).reshape(self.latest_mass.shape)
+        self.seen_in_window += paths.shape[0]
+        if self.seen_in_window == self.window_size:
+            self.reference_mass, self.latest_mass = self.latest_mass, np.zeros_like(self.latest_mass)
+            self.seen_in_window = 0
+            self.first_window = False
+
+
 class HalfSpaceTreesScorer:
-    """Scores >= 0; 0 until the first ``window_size`` vectors have been seen."""
+    """Scores >= 0 (0 during the first window); one forest per vector width, so streams
+    with different numbers of channels can share a scorer."""
 
     def __init__(self, n_trees: int = 10, height: int = 8, window_size: int = 250, seed: int = 42):
         self.params = dict(n_trees=n_trees, height=height, window_size=window_size, seed=seed)
-        self.models: dict[int, HalfSpaceTrees] = {}
+        self.forests: dict[int, HalfSpaceTrees] = {}
 
-    def score_and_learn(self, vectors: torch.Tensor) -> np.ndarray:
+    def score_and_learn(self, vectors: torch.Tensor | np.ndarray) -> np.ndarray:
         width = vectors.shape[1]
-        model = self.models.get(width)
-        if model is None:
-            model = self.models[width] = HalfSpaceTrees(**self.params)
-        scores = np.empty(vectors.shape[0])
-        for i, row in enumerate(vectors.cpu().tolist()):
-            features = dict(enumerate(row))
-            scores[i] = -math.log1p(-min(model.score_one(features), _MAX_SCORE))
-            model.learn_one(features)
-        return scores
+        forest = self.forests.get(width)
+        if forest is None:
+            forest = self.forests[width] = HalfSpaceTrees(width, **self.params)
+        return forest.score_and_learn(vectors)

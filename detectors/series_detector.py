@@ -25,16 +25,18 @@ class SeriesDetector:
         vectors = self.embedder.embed(torch.from_numpy(windows))
         scores = self.scorer.score_and_learn(vectors)
         deviation = _last_point_deviation(windows)
+        worst = deviation.argmax(axis=1)
+        rows = np.arange(len(worst))
+        last_values, worst_deviation = windows[rows, worst, -1].tolist(), deviation[rows, worst].tolist()
         verdicts = []
-        for i, (stream_id, score) in enumerate(zip(stream_ids, scores)):
-            threshold, anomalous = self.threshold.judge(stream_id, float(score))
-            worst = int(np.argmax(deviation[i]))
+        for i, (stream_id, score) in enumerate(zip(stream_ids, scores.tolist())):
+            threshold, anomalous = self.threshold.judge(stream_id, score)
             explanation = {
-                "channel": channels[i][worst],
-                "value": float(windows[i, worst, -1]),
-                "deviation": round(float(deviation[i, worst]), 3),
+                "channel": channels[i][worst[i]],
+                "value": last_values[i],
+                "deviation": round(worst_deviation[i], 3),
             }
-            verdicts.append(Verdict(float(score), threshold, anomalous, explanation))
+            verdicts.append(Verdict(score, threshold, anomalous, explanation))
         return verdicts
 
 

@@ -2,6 +2,8 @@
 
 threshold = Q_q + margin * (Q_q - median), over the stream's last ``history`` scores. A stream
 raises nothing until it has ``warmup`` scores. Scores are remembered after they are judged.
+The quantiles are recomputed every ``REFRESH_EVERY`` scores of a stream, not at every score:
+over a history of hundreds of scores a few more barely move them, and sorting is the cost.
 
 >>> t = RollingQuantileThreshold(quantile=0.9, margin=1.0, history=100, warmup=10)
 >>> [t.judge("a", s)[1] for s in [0.1] * 20 + [0.9]][-2:]
@@ -15,10 +17,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+REFRESH_EVERY = 16
+
+
 @dataclass
 class _History:
     scores: np.ndarray
     count: int = 0
+    threshold: float = float("inf")
 
 
 @dataclass
@@ -34,12 +40,10 @@ class RollingQuantileThreshold:
         state = self.streams.get(stream_id)
         if state is None:
             state = self.streams[stream_id] = _History(np.zeros(self.history, dtype=np.float32))
-        threshold, anomalous = float("inf"), False
-        if state.count >= self.warmup:
+        if state.count >= self.warmup and (state.count - self.warmup) % REFRESH_EVERY == 0:
             recent = state.scores[: min(state.count, self.history)]
             high, mid = np.quantile(recent, [self.quantile, 0.5])
-            threshold = float(high + self.margin * (high - mid))
-            anomalous = score > threshold
+            state.threshold = float(high + self.margin * (high - mid))
         state.scores[state.count % self.history] = score
         state.count += 1
-        return threshold, anomalous
+        return state.threshold, score > state.threshold

@@ -93,15 +93,27 @@ class SeriesPipeline:
 
     def adopt(self, partitions: set[TopicPartition]) -> None:
         """Restore each partition's checkpoint and resume exactly where it was taken."""
+        log.info("assigned partitions: %s", _names(partitions))
         for tp in partitions:
-            state = self.checkpoints.load(tp.topic, tp.partition)
-            if state is not None and state.next_offset is not None:
-                self.consumer.seek(tp, state.next_offset)
-                log.info("partition %s-%d: resumed from checkpoint at offset %d", tp.topic, tp.partition, state.next_offset)
-            self.states[tp] = state or self._new_state()
+            self.states[tp] = self._restore(tp)
+
+    def _restore(self, tp: TopicPartition, rewinding: bool = False) -> PartitionState:
+        state = self.checkpoints.load(tp.topic, tp.partition)
+        if state is not None and state.next_offset is not None:
+            self.consumer.seek(tp, state.next_offset)
+            log.info("partition %s-%d: resumed from checkpoint at offset %d", tp.topic, tp.partition, state.next_offset)
+            return state
+        if rewinding:  # never checkpointed: back to the committed offset, or to the start
+            committed = self.consumer.committed(tp)
+            if committed is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, committed)
+        return self._new_state()
 
     def release(self, partitions: set[TopicPartition]) -> None:
         """Checkpoint and forget partitions this worker no longer owns."""
+        log.info("revoked partitions: %s", _names(partitions))
         try:
             self.checkpoint(partitions)
         except (KafkaError, DeliveryError) as exc:
@@ -109,6 +121,14 @@ class SeriesPipeline:
         for tp in partitions:
             self.states.pop(tp, None)
             self._dirty.discard(tp)
+
+    def rewind(self) -> None:
+        """Forget all work since the last checkpoint and replay it: sends that failed are redone
+        (alert ids are deterministic, so repeats are recognisable)."""
+        self._in_flight = []
+        self._dirty.clear()
+        for tp in list(self.states):
+            self.states[tp] = self._restore(tp, rewinding=True)
 
     # -- processing -----------------------------------------------------------------------
 
@@ -134,7 +154,7 @@ class SeriesPipeline:
                         continue
                     self.counters.readings += 1
                     if window.full:
-                        pending.append((reading.stream_id, reading.ts, window.channels, window.values()))
+                        pending.append((reading.stream_id, reading.ts, window.channels, window.values().copy()))
                 state.next_offset = record.offset + 1
             self._judge(state, pending)
             self._dirty.add(tp)
@@ -195,6 +215,9 @@ class SeriesPipeline:
             if now - last_checkpoint >= self.settings.commit_interval_s:
                 try:
                     self.checkpoint()
+                except DeliveryError as exc:
+                    log.warning("%s; replaying from the last checkpoint", exc)
+                    self.rewind()
                 except KafkaError as exc:
                     log.warning("commit failed (%s); retrying", exc)
                 last_checkpoint = now
@@ -219,3 +242,7 @@ class _Rebalance(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned):
         self.pipeline.adopt(set(assigned))
+
+
+def _names(partitions) -> str:
+    return ", ".join(sorted(f"{tp.topic}-{tp.partition}" for tp in partitions)) or "none"

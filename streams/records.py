@@ -111,7 +111,7 @@ def parse_series_message(key: bytes | None, value: bytes | None, max_bytes: int)
     if size > max_bytes:
         raise RecordError(OVERSIZE, f"the value is {size} bytes, over the limit of {max_bytes}")
     try:
-        body = json.loads(value or b"")
+        body = json.loads((value or b"").decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RecordError(NOT_JSON, f"the value is not JSON ({exc})") from None
     if isinstance(body, dict) and "readings" in body:

@@ -11,7 +11,11 @@ from streams.records import CHANNEL_MISMATCH, DUPLICATE_TIMESTAMP, OUT_OF_ORDER,
 
 @dataclass
 class StreamWindow:
-    """A ring buffer of one stream's last ``length`` readings over fixed channels."""
+    """A ring buffer of one stream's last ``length`` readings over fixed channels.
+
+    Each reading is written twice, at i and i + length, so the window in time order is always
+    one contiguous slice of the buffer: no copy per reading.
+    """
 
     channels: tuple[str, ...]
     length: int
@@ -20,7 +24,7 @@ class StreamWindow:
     buffer: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
-        self.buffer = np.zeros((len(self.channels), self.length), dtype=np.float32)
+        self.buffer = np.zeros((len(self.channels), 2 * self.length), dtype=np.float32)
 
     def push(self, reading: Reading) -> None:
         """Append a reading, or RecordError if it is late, a duplicate, or has other channels."""
@@ -33,7 +37,8 @@ class StreamWindow:
                 CHANNEL_MISMATCH,
                 f"channels {sorted(reading.values)} differ from the stream's {list(self.channels)}",
             )
-        self.buffer[:, self.seen % self.length] = list(reading.values.values())
+        at = self.seen % self.length
+        self.buffer[:, at] = self.buffer[:, at + self.length] = list(reading.values.values())
         self.seen += 1
         self.last_ts = reading.ts
 
@@ -42,8 +47,9 @@ class StreamWindow:
         return self.seen >= self.length
 
     def values(self) -> np.ndarray:
-        """The window in time order, shape (C, L)."""
-        return np.roll(self.buffer, -(self.seen % self.length), axis=1)
+        """The window in time order, shape (C, L): a view, valid until the next push."""
+        start = self.seen % self.length
+        return self.buffer[:, start:start + self.length]
 
 
 class WindowStore:

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import time
+from collections import Counter
 
 import pytest
 from kafka import TopicPartition
@@ -13,7 +14,8 @@ from kafka import TopicPartition
 from argus.cli import main
 from argus.config import load_config
 from argus.wiring import build_pipeline
-from conftest import start_serve, write_config
+from conftest import free_port, start_serve, write_config
+from streams.broker import LocalBroker
 from streams.alert_feed import follow_alerts
 from streams.deadletter import read_headers
 from streams.kafka_clients import ensure_topics, make_consumer, make_producer
@@ -97,10 +99,12 @@ def test_malformed_records_go_to_the_dead_letter_topic_with_reasons(tmp_path, ar
     assert pipeline.counters.readings == 40  # every good reading around them was processed
 
 
-def test_kill_9_then_restart_loses_nothing_and_repeats_alerts_with_the_same_ids(tmp_path, argus_config):
-    cluster = make_cluster(nodes=4, length=2500, anomalies_per_node=1, seed=11)
-    readings = list(cluster.readings())
-    # The uninterrupted run, in-process, on its own topics.
+def _cluster_readings() -> list:
+    return list(make_cluster(nodes=4, length=2500, anomalies_per_node=1, seed=11).readings())
+
+
+def _reference_alerts(tmp_path, argus_config, readings) -> Counter:
+    """Alert id -> alert records (opened, closed) of an uninterrupted in-process run."""
     (tmp_path / "ref").mkdir()
     topics = argus_config["topics"]
     reference = _config(tmp_path / "ref", {
@@ -109,9 +113,41 @@ def test_kill_9_then_restart_loses_nothing_and_repeats_alerts_with_the_same_ids(
     })
     publish(make_producer(reference.kafka), reference.topics.series, readings, progress=False)
     _run_until(build_pipeline(reference), len(readings))
-    expected = {a.id for a in follow_alerts(reference.kafka, reference.topics.alerts, idle_timeout_s=3)}
+    expected = Counter(a.id for a in follow_alerts(reference.kafka, reference.topics.alerts, idle_timeout_s=3))
     assert expected
+    return expected
 
+
+def _wait_until_all_committed(config, timeout_s: float = 180) -> None:
+    consumer = make_consumer(config.kafka, group_id=config.group_id)
+    parts = [TopicPartition(config.topics.series, p) for p in range(config.topics.partitions)]
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            ends = consumer.end_offsets(parts)
+            if all((consumer.committed(tp) or 0) >= ends[tp] for tp in parts):
+                return
+            time.sleep(1)
+    finally:
+        consumer.close()
+    raise AssertionError(f"offsets not all committed within {timeout_s}s")
+
+
+def _stop(serve) -> None:
+    serve.send_signal(signal.SIGTERM)
+    serve.wait(timeout=60)
+
+
+def _assigned(log_file) -> list[str]:
+    """The partitions a serve process was last assigned, from its log."""
+    lines = [line for line in log_file.read_text().splitlines() if "assigned partitions:" in line]
+    last = lines[-1].split("assigned partitions:")[1].strip() if lines else "none"
+    return [] if last == "none" else last.split(", ")
+
+
+def test_kill_9_then_restart_loses_nothing_and_repeats_alerts_with_the_same_ids(tmp_path, argus_config):
+    readings = _cluster_readings()
+    expected = _reference_alerts(tmp_path, argus_config, readings)
     config = _config(tmp_path, argus_config)
     config_file = tmp_path / "argus.yaml"
     serve = start_serve(config_file, tmp_path / "serve.log")
@@ -123,20 +159,84 @@ def test_kill_9_then_restart_loses_nothing_and_repeats_alerts_with_the_same_ids(
     publish(producer, config.topics.series, readings[len(readings) // 2:], progress=False)
     serve = start_serve(config_file, tmp_path / "serve.log")
     try:
-        consumer = make_consumer(config.kafka, group_id=config.group_id)
-        parts = [TopicPartition(config.topics.series, p) for p in range(config.topics.partitions)]
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            ends = consumer.end_offsets(parts)
-            if all((consumer.committed(tp) or 0) >= ends[tp] for tp in parts):
-                break
-            time.sleep(1)
-        consumer.close()
+        _wait_until_all_committed(config)
     finally:
-        serve.send_signal(signal.SIGTERM)
-        serve.wait(timeout=60)
+        _stop(serve)
     seen = [a.id for a in follow_alerts(config.kafka, config.topics.alerts, idle_timeout_s=3)]
-    assert set(seen) == expected, (tmp_path / "serve.log").read_text()[-2000:]
+    assert set(seen) == set(expected), (tmp_path / "serve.log").read_text()[-2000:]
+
+
+def test_two_workers_split_the_partitions_and_the_survivor_takes_over(tmp_path, argus_config):
+    readings = _cluster_readings()
+    expected = _reference_alerts(tmp_path, argus_config, readings)
+    config = _config(tmp_path, argus_config)
+    config_file = tmp_path / "argus.yaml"
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    first, second = (start_serve(config_file, log) for log in logs)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not all(_assigned(log) for log in logs):
+            time.sleep(0.5)
+        split = [_assigned(log) for log in logs]
+        assert all(split) and not set(split[0]) & set(split[1]), split
+        producer = make_producer(config.kafka)
+        publish(producer, config.topics.series, readings[: len(readings) // 2], progress=False)
+        time.sleep(4)
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+        publish(producer, config.topics.series, readings[len(readings) // 2:], progress=False)
+        _wait_until_all_committed(config)
+        assert sorted(_assigned(logs[1])) == sorted(split[0] + split[1])  # the survivor owns all
+    finally:
+        _stop(second)
+    ends = make_consumer(config.kafka).end_offsets([TopicPartition(config.topics.series, p) for p in range(2)])
+    assert all(ends.values())  # both partitions carried streams
+    seen = {a.id for a in follow_alerts(config.kafka, config.topics.alerts, idle_timeout_s=3)}
+    assert seen == set(expected), logs[1].read_text()[-2000:]
+
+
+def test_serve_resumes_by_itself_after_the_broker_restarts(tmp_path, argus_config):
+    readings = _cluster_readings()
+    expected = _reference_alerts(tmp_path, argus_config, readings)
+    broker = LocalBroker(tmp_path / "own-broker", free_port())
+    broker.start()
+    try:
+        config = _config(tmp_path, {**argus_config, "kafka": {"bootstrap_servers": broker.bootstrap}})
+        serve = start_serve(tmp_path / "argus.yaml", tmp_path / "serve.log")
+        producer = make_producer(config.kafka)  # it too must ride out the restart
+        try:
+            publish(producer, config.topics.series, readings[: len(readings) // 2], progress=False)
+            _wait_until_all_committed(config)
+            broker.stop()
+            time.sleep(3)
+            assert serve.poll() is None
+            broker.start()
+            publish(producer, config.topics.series, readings[len(readings) // 2:], progress=False)
+            _wait_until_all_committed(config)
+            assert serve.poll() is None
+        finally:
+            producer.close()
+            _stop(serve)
+        seen = {a.id for a in follow_alerts(config.kafka, config.topics.alerts, idle_timeout_s=3)}
+    finally:
+        broker.stop()
+    assert seen == set(expected), (tmp_path / "serve.log").read_text()[-2000:]
+
+
+def test_rewind_replays_everything_since_the_last_checkpoint_with_the_same_alert_ids(tmp_path, argus_config):
+    readings = _cluster_readings()
+    expected = _reference_alerts(tmp_path, argus_config, readings)
+    config = _config(tmp_path, argus_config)
+    publish(make_producer(config.kafka), config.topics.series, readings, progress=False)
+    pipeline = build_pipeline(config)
+    deadline = time.monotonic() + 120
+    while pipeline.counters.records < len(readings) and time.monotonic() < deadline:
+        pipeline.process(pipeline.consumer.poll(timeout_ms=200))
+    pipeline.producer.flush()
+    pipeline.rewind()  # as after a failed send: nothing was checkpointed, so everything replays
+    _run_until(pipeline, 2 * len(readings))
+    alerts = [a.id for a in follow_alerts(config.kafka, config.topics.alerts, idle_timeout_s=3)]
+    assert Counter(alerts) == Counter({alert: 2 * n for alert, n in expected.items()})  # each one twice, same id
 
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
