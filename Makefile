@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 KAFKA_JARS := kafka/lib/.fetched
+# the PATE reference package pins old numpy/scikit-learn, so it gets a venv of its own
+PATE_REFERENCE := .venv-pate/bin/.pate-0.1.1
 
 .PHONY: setup demo test clean
 
@@ -16,7 +18,12 @@ $(KAFKA_JARS): kafka/pom.xml
 	mvn -q -B -f kafka/pom.xml dependency:copy-dependencies
 	touch $@
 
-setup: $(BIN)/argus $(KAFKA_JARS)
+$(PATE_REFERENCE):
+	$(PYTHON) -m venv .venv-pate
+	.venv-pate/bin/pip install --quiet pate==0.1.1
+	touch $@
+
+setup: $(BIN)/argus $(KAFKA_JARS) $(PATE_REFERENCE)
 
 demo: setup
 	$(BIN)/argus demo
@@ -25,4 +32,4 @@ test: setup
 	$(BIN)/pytest -q
 
 clean:
-	rm -rf $(VENV) kafka/lib .argus argus-demo
+	rm -rf $(VENV) .venv-pate kafka/lib .argus argus-demo

@@ -36,6 +36,9 @@ class DetectorConfig:
     window_size: int = 250
     seed: int = 42
     device: str = "cpu"
+    # torch's CPU threads per worker; 1 leaves the cores to the Kafka client and to more
+    # workers (scale out with processes in one group); raise it for heavy embedders on CPU
+    cpu_threads: int = 1
 
 
 @dataclass

@@ -13,13 +13,12 @@ import time
 from pathlib import Path
 
 import yaml
-from kafka import TopicPartition
 
 from argus.config import load_config
 from streams.alert_feed import follow_alerts
 from streams.alerts import Alert
 from streams.broker import LocalBroker
-from streams.kafka_clients import ensure_topics, make_consumer, make_producer
+from streams.kafka_clients import ensure_topics, group_lag, make_producer
 from streams.replay import collect_csv_series, interleave, nab_labels, publish
 from streams.synthetic import make_cluster
 
@@ -31,17 +30,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _caught_up(connection: dict, group: str, topic: str) -> bool:
-    """Whether the group has committed every record of the topic."""
-    consumer = make_consumer(connection, group_id=group)
-    try:
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        ends = consumer.end_offsets(parts)
-        return all((consumer.committed(tp) or 0) >= ends[tp] for tp in parts)
-    finally:
-        consumer.close()
 
 
 def run_demo(out: Path, nab: Path, short: bool = False, port: int = 0) -> int:
@@ -97,7 +85,7 @@ def run_demo(out: Path, nab: Path, short: bool = False, port: int = 0) -> int:
         producer.close()
 
         print("waiting for argus serve to process everything ...", flush=True)
-        while not _caught_up(config.kafka, config.group_id, t.series):
+        while group_lag(config.kafka, config.group_id, t.series):
             if serve.poll() is not None:
                 raise RuntimeError(f"argus serve exited with code {serve.returncode}; see {out / 'serve.log'}")
             time.sleep(1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
+
 from argus.config import Config, ConfigError
 from detectors.halfspace import HalfSpaceTreesScorer
 from detectors.series_detector import SeriesDetector
@@ -21,6 +23,8 @@ def detector_factory(config: Config) -> Callable[[], SeriesDetector]:
     d, t = config.detector, config.threshold
     if d.name not in DETECTORS:
         raise ConfigError(f"unknown detector '{d.name}' (known: {', '.join(DETECTORS)})")
+    if d.cpu_threads < 1:
+        raise ConfigError(f"detector.cpu_threads must be at least 1, got {d.cpu_threads}")
 
     def make() -> SeriesDetector:
         return SeriesDetector(
@@ -33,6 +37,7 @@ def detector_factory(config: Config) -> Callable[[], SeriesDetector]:
 
 
 def build_pipeline(config: Config) -> SeriesPipeline:
+    torch.set_num_threads(config.detector.cpu_threads)
     settings = PipelineSettings(
         series_topic=config.topics.series, alerts_topic=config.topics.alerts,
         dead_letter_topic=config.topics.dead_letter, window=config.detector.window,

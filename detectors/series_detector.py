@@ -24,24 +24,18 @@ class SeriesDetector:
         """One verdict per window; ``windows`` is (B, C, L), all of one shape."""
         vectors = self.embedder.embed(torch.from_numpy(windows))
         scores = self.scorer.score_and_learn(vectors)
-        deviation = _last_point_deviation(windows)
-        worst = deviation.argmax(axis=1)
-        rows = np.arange(len(worst))
-        last_values, worst_deviation = windows[rows, worst, -1].tolist(), deviation[rows, worst].tolist()
         verdicts = []
         for i, (stream_id, score) in enumerate(zip(stream_ids, scores.tolist())):
             threshold, anomalous = self.threshold.judge(stream_id, score)
-            explanation = {
-                "channel": channels[i][worst[i]],
-                "value": last_values[i],
-                "deviation": round(worst_deviation[i], 3),
-            }
+            explanation = _explain(channels[i], windows[i]) if anomalous else {}
             verdicts.append(Verdict(score, threshold, anomalous, explanation))
         return verdicts
 
 
-def _last_point_deviation(windows: np.ndarray) -> np.ndarray:
-    """|last - mean| / std of the rest of each channel's window, shape (B, C)."""
-    history = windows[..., :-1].astype(np.float64)
+def _explain(channels: Sequence[str], window: np.ndarray) -> dict:
+    """The channel whose last point strays furthest from the rest of its window, in stds."""
+    history = window[:, :-1].astype(np.float64)
     spread = history.std(axis=-1) + 1e-9 + 1e-3 * np.abs(history).mean(axis=-1)
-    return np.abs(windows[..., -1] - history.mean(axis=-1)) / spread
+    deviation = np.abs(window[:, -1] - history.mean(axis=-1)) / spread
+    worst = int(deviation.argmax())
+    return {"channel": channels[worst], "value": float(window[worst, -1]), "deviation": round(float(deviation[worst]), 3)}

@@ -39,11 +39,29 @@ class RollingQuantileThreshold:
         """(threshold, is the score above it) for this stream, then remember the score."""
         state = self.streams.get(stream_id)
         if state is None:
-            state = self.streams[stream_id] = _History(np.zeros(self.history, dtype=np.float32))
+            # filled, not zeroed: the pages are resident from the start, so a worker's memory
+            # at start-up is its memory at steady state and can be sized from it
+            state = self.streams[stream_id] = _History(np.full(self.history, np.nan, dtype=np.float32))
         if state.count >= self.warmup and (state.count - self.warmup) % REFRESH_EVERY == 0:
             recent = state.scores[: min(state.count, self.history)]
-            high, mid = np.quantile(recent, [self.quantile, 0.5])
+            high, mid = quantiles(recent, (self.quantile, 0.5))
             state.threshold = float(high + self.margin * (high - mid))
         state.scores[state.count % self.history] = score
         state.count += 1
         return state.threshold, score > state.threshold
+
+
+def quantiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    """np.quantile's default (linear) quantiles from one partial sort: several times faster
+    than np.quantile on the short arrays a threshold sees.
+
+    >>> x = np.random.default_rng(0).random(101)
+    >>> np.allclose(quantiles(x, (0.995, 0.5)), np.quantile(x, [0.995, 0.5]))
+    True
+    """
+    positions = [q * (len(values) - 1) for q in qs]
+    below = [int(p) for p in positions]
+    ranks = sorted({r for b in below for r in (b, min(b + 1, len(values) - 1))})
+    ordered = np.partition(values, ranks)
+    return [float(ordered[b] + (ordered[min(b + 1, len(values) - 1)] - ordered[b]) * (p - b))
+            for p, b in zip(positions, below)]

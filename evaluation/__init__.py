@@ -1,1 +1,1 @@
-"""Placeholder package; see the open issues."""
+"""Scoring anomaly scores and alerts against labelled intervals; PATE is in :mod:`evaluation.pate`."""

@@ -6,9 +6,10 @@ passed through unchanged, so a user's secured cluster works as it does with kafk
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
@@ -58,3 +59,23 @@ def ensure_topics(connection: dict[str, Any], topics: dict[str, int]) -> None:
                 pass
     finally:
         admin.close()
+
+
+def group_lag(connection: dict[str, Any], group_id: str, topic: str) -> int:
+    """Records of the topic that the consumer group has not committed yet."""
+    consumer = make_consumer(connection, group_id=group_id)
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        ends = consumer.end_offsets(parts)
+        return sum(max(0, ends[tp] - (consumer.committed(tp) or 0)) for tp in parts)
+    finally:
+        consumer.close()
+
+
+def wait_until_committed(connection: dict[str, Any], group_id: str, topic: str, timeout_s: float = 180) -> None:
+    """Block until the group has committed every record of the topic, or raise TimeoutError."""
+    deadline = time.monotonic() + timeout_s
+    while group_lag(connection, group_id, topic):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"group {group_id} did not commit all of {topic} within {timeout_s:.0f}s")
+        time.sleep(0.5)

@@ -18,7 +18,7 @@ from conftest import free_port, start_serve, write_config
 from streams.broker import LocalBroker
 from streams.alert_feed import follow_alerts
 from streams.deadletter import read_headers
-from streams.kafka_clients import ensure_topics, make_consumer, make_producer
+from streams.kafka_clients import ensure_topics, make_consumer, make_producer, wait_until_committed
 from streams.records import encode_reading
 from streams.replay import publish
 from streams.synthetic import make_cluster
@@ -118,21 +118,6 @@ def _reference_alerts(tmp_path, argus_config, readings) -> Counter:
     return expected
 
 
-def _wait_until_all_committed(config, timeout_s: float = 180) -> None:
-    consumer = make_consumer(config.kafka, group_id=config.group_id)
-    parts = [TopicPartition(config.topics.series, p) for p in range(config.topics.partitions)]
-    deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline:
-            ends = consumer.end_offsets(parts)
-            if all((consumer.committed(tp) or 0) >= ends[tp] for tp in parts):
-                return
-            time.sleep(1)
-    finally:
-        consumer.close()
-    raise AssertionError(f"offsets not all committed within {timeout_s}s")
-
-
 def _stop(serve) -> None:
     serve.send_signal(signal.SIGTERM)
     serve.wait(timeout=60)
@@ -159,7 +144,7 @@ def test_kill_9_then_restart_loses_nothing_and_repeats_alerts_with_the_same_ids(
     publish(producer, config.topics.series, readings[len(readings) // 2:], progress=False)
     serve = start_serve(config_file, tmp_path / "serve.log")
     try:
-        _wait_until_all_committed(config)
+        wait_until_committed(config.kafka, config.group_id, config.topics.series)
     finally:
         _stop(serve)
     seen = [a.id for a in follow_alerts(config.kafka, config.topics.alerts, idle_timeout_s=3)]
@@ -185,7 +170,7 @@ def test_two_workers_split_the_partitions_and_the_survivor_takes_over(tmp_path, 
         os.kill(first.pid, signal.SIGKILL)
         first.wait()
         publish(producer, config.topics.series, readings[len(readings) // 2:], progress=False)
-        _wait_until_all_committed(config)
+        wait_until_committed(config.kafka, config.group_id, config.topics.series)
         assert sorted(_assigned(logs[1])) == sorted(split[0] + split[1])  # the survivor owns all
     finally:
         _stop(second)
@@ -206,13 +191,13 @@ def test_serve_resumes_by_itself_after_the_broker_restarts(tmp_path, argus_confi
         producer = make_producer(config.kafka)  # it too must ride out the restart
         try:
             publish(producer, config.topics.series, readings[: len(readings) // 2], progress=False)
-            _wait_until_all_committed(config)
+            wait_until_committed(config.kafka, config.group_id, config.topics.series)
             broker.stop()
             time.sleep(3)
             assert serve.poll() is None
             broker.start()
             publish(producer, config.topics.series, readings[len(readings) // 2:], progress=False)
-            _wait_until_all_committed(config)
+            wait_until_committed(config.kafka, config.group_id, config.topics.series)
             assert serve.poll() is None
         finally:
             producer.close()

@@ -1,0 +1,109 @@
+"""Records/s through `SeriesPipeline` vs the raw kafka-python consume rate, on the same topic.
+
+    .venv/bin/python benchmarks/pipeline_throughput.py [--records 100000] [--bootstrap HOST:PORT]
+
+For 1, 100 and 1,000 streams, on a fresh 4-partition topic of a local broker (started for the
+run unless --bootstrap names one), it publishes a warm-up history for each stream (enough to
+fill its window and its threshold's warm-up, so the measured part is the steady state), then the
+same number of one-reading records for every stream count, and measures, side by side:
+
+- raw: a kafka-python consumer reads every measured record and does nothing with it;
+- pipeline: the Argus pipeline (default detector), warmed up on the history, consumes,
+  validates, windows, scores, and checkpoints + commits every second, as `argus serve` does;
+- anchor: river's MinMaxScaler | HalfSpaceTrees, score_one + learn_one per value, no Kafka.
+
+Prints a markdown table of records/s and the pipeline's share of the raw rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from river import anomaly, preprocessing  # noqa: E402
+
+from _common import bench_config, broker, publish_readings, stream_values  # noqa: E402
+from argus.wiring import build_pipeline  # noqa: E402
+from streams.kafka_clients import make_consumer  # noqa: E402
+
+WARMUP = 400  # readings per stream: a full window (32) plus the threshold's warm-up (300)
+
+
+class RawConsumer:
+    """A plain kafka-python consumer on the topic, counting records and doing nothing else."""
+
+    def __init__(self, config):
+        self.consumer = make_consumer(config.kafka, group_id=config.group_id + "-raw")
+        self.consumer.subscribe([config.topics.series])
+
+    def consume(self, records: int) -> None:
+        seen = 0
+        while seen < records:
+            seen += sum(len(b) for b in self.consumer.poll(timeout_ms=200, max_records=5000).values())
+
+
+class Pipeline:
+    """The Argus pipeline, run as `argus serve` runs it."""
+
+    def __init__(self, config):
+        self.pipeline = build_pipeline(config)
+
+    def consume(self, records: int) -> None:
+        total = self.pipeline.counters.records + records
+        self.pipeline.run(lambda: self.pipeline.counters.records >= total, status_every_s=3600)
+        assert not self.pipeline.counters.dead_letters, self.pipeline.status_line()
+
+
+def timed(consumer, records: int) -> float:
+    started = time.perf_counter()
+    consumer.consume(records)
+    return records / (time.perf_counter() - started)
+
+
+def river_anchor_rate(values) -> float:
+    model = preprocessing.MinMaxScaler() | anomaly.HalfSpaceTrees(seed=42)
+    flat = values.T.ravel().tolist()
+    started = time.perf_counter()
+    for value in flat:
+        x = {"value": value}
+        model.score_one(x)
+        model.learn_one(x)
+    return len(flat) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--streams", type=int, nargs="+", default=[1, 100, 1000])
+    parser.add_argument("--bootstrap", help="an existing broker (default: start a local one)")
+    args = parser.parse_args()
+    rows = []
+    with broker(args.bootstrap) as bootstrap, tempfile.TemporaryDirectory() as state:
+        for streams in args.streams:
+            per_stream = args.records // streams
+            values = stream_values(streams, WARMUP + per_stream)
+            config = bench_config(bootstrap, state)
+            warmup_messages = publish_readings(config, values[:, :WARMUP], per_message=50)
+            raw, piped = RawConsumer(config), Pipeline(config)
+            for consumer in (raw, piped):  # untimed: connections, group join, full windows, warm thresholds
+                consumer.consume(warmup_messages)
+            records = publish_readings(config, values[:, WARMUP:], start_ts=1.7e9 + 10.0 * WARMUP)
+            raw, piped = timed(raw, records), timed(piped, records)
+            anchor = river_anchor_rate(values[:, WARMUP:])
+            rows.append((streams, records, raw, piped, anchor))
+            print(f"{streams} streams: raw {raw:,.0f}/s, pipeline {piped:,.0f}/s, river HST {anchor:,.0f}/s", flush=True)
+    print("\n| streams | records | raw kafka-python consume (rec/s) | Argus pipeline (rec/s) | pipeline / raw "
+          "| river HST loop, no Kafka (rec/s) | pipeline / river HST |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for streams, records, raw, piped, anchor in rows:
+        print(f"| {streams:,} | {records:,} | {raw:,.0f} | {piped:,.0f} | {piped / raw:.0%} | {anchor:,.0f} "
+              f"| {piped / anchor:.1f}x |")
+
+
+if __name__ == "__main__":
+    main()
