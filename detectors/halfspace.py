@@ -69,15 +69,14 @@ class HalfSpaceTrees:
 
     def river_scores(self, x: np.ndarray) -> np.ndarray:
         """river's score_one for each row of x in turn, each row learned after it is scored."""
-        x = np.asarray(x, dtype=np.float64)
-        scores = np.zeros(x.shape[0])
+        paths = self.paths(np.asarray(x, dtype=np.float64))
+        scores = np.zeros(len(paths))
         start = 0
-        while start < len(x):
-            end = min(len(x), start + self.window_size - self.seen_in_window)
-            paths = self.paths(x[start:end])
+        while start < len(paths):
+            end = min(len(paths), start + self.window_size - self.seen_in_window)
             if not self.first_window:
-                scores[start:end] = self._score(paths)
-            self._learn(paths)
+                scores[start:end] = self._score(paths[start:end])
+            self._learn(paths[start:end])
             start = end
         return scores
 
