@@ -7,7 +7,9 @@ from collections.abc import Callable
 import torch
 
 from argus.config import Config, ConfigError
+from detectors.chronos_embedder import shared_chronos_embedder
 from detectors.halfspace import HalfSpaceTreesScorer
+from detectors.scaling import MinMaxScaled
 from detectors.series_detector import SeriesDetector
 from detectors.thresholds import RollingQuantileThreshold
 from detectors.window_stats import WindowStatsEmbedder
@@ -16,6 +18,7 @@ from streams.kafka_clients import make_consumer, make_producer
 from streams.pipeline import PipelineSettings, SeriesPipeline
 
 DETECTORS = ("halfspace",)
+EMBEDDERS = ("window_stats", "chronos")
 
 
 def detector_factory(config: Config) -> Callable[[], SeriesDetector]:
@@ -26,14 +29,47 @@ def detector_factory(config: Config) -> Callable[[], SeriesDetector]:
     if d.cpu_threads < 1:
         raise ConfigError(f"detector.cpu_threads must be at least 1, got {d.cpu_threads}")
 
+    embedder = make_embedder(config)
+
     def make() -> SeriesDetector:
+        trees = HalfSpaceTreesScorer(d.n_trees, d.height, d.window_size, d.seed)
         return SeriesDetector(
-            d.name, WindowStatsEmbedder(d.device),
-            HalfSpaceTreesScorer(d.n_trees, d.height, d.window_size, d.seed),
+            d.name, embedder,
+            trees if isinstance(embedder, WindowStatsEmbedder) else MinMaxScaled(trees),
             RollingQuantileThreshold(t.quantile, t.margin, t.history, t.warmup),
         )
 
     return make
+
+
+def resolve_device(name: str) -> str:
+    """'auto' is CUDA where there is a GPU, else CPU; anything else must be a torch device."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"detector.device: '{name}' is not a device (cpu, cuda, cuda:N or auto)") from None
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ConfigError(f"detector.device is '{name}' but torch sees {torch.cuda.device_count()} CUDA device(s) "
+                          "here (use cpu or auto)")
+    return name
+
+
+def make_embedder(config: Config):
+    """The embedder the config names; one instance, shared by every partition's detector."""
+    d = config.detector
+    device = resolve_device(d.device)
+    if d.embedder == "window_stats":
+        return WindowStatsEmbedder(device)
+    if d.embedder == "chronos":
+        if not d.chronos_model:
+            raise ConfigError("detector.chronos_model is required with embedder: chronos (a hub id or a local folder)")
+        try:
+            return shared_chronos_embedder(d.chronos_model, device, d.pooling)
+        except ValueError as exc:
+            raise ConfigError(f"detector.chronos_model: {exc}") from None
+    raise ConfigError(f"unknown embedder '{d.embedder}' (known: {', '.join(EMBEDDERS)})")
 
 
 def build_pipeline(config: Config) -> SeriesPipeline:

@@ -15,6 +15,7 @@ from argus.cli import main
 from argus.config import load_config
 from argus.wiring import build_pipeline
 from conftest import free_port, start_serve, write_config
+from detectors.chronos_models import save_random_model
 from streams.broker import LocalBroker
 from streams.alert_feed import follow_alerts
 from streams.deadletter import read_headers
@@ -66,6 +67,17 @@ def test_injected_anomaly_raises_one_overlapping_alert_and_clean_stream_none(tmp
     assert overlapping[0].explanation["channel"] == "cpu"
     assert not [a for a in alerts.values() if a.source == "node-001"]
     assert pipeline.counters.scored == len(readings) - 2 * (config.detector.window - 1)
+
+
+def test_a_chronos_embedder_from_a_local_folder_scores_every_window(tmp_path, argus_config):
+    folder = save_random_model("bolt", "test", tmp_path / "bolt")
+    config = _config(tmp_path, {**argus_config, "detector": {"embedder": "chronos", "chronos_model": str(folder)}})
+    cluster = make_cluster(nodes=3, length=300, anomalies_per_node=0, seed=2)
+    readings = list(cluster.readings())
+    publish(make_producer(config.kafka), config.topics.series, readings, progress=False)
+    pipeline = build_pipeline(config)
+    _run_until(pipeline, len(readings))
+    assert pipeline.counters.scored == len(readings) - 3 * (config.detector.window - 1)
 
 
 def test_malformed_records_go_to_the_dead_letter_topic_with_reasons(tmp_path, argus_config):

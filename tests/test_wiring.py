@@ -1,0 +1,48 @@
+"""The composition root: the config picks the embedder and device; partitions share one model."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+from argus.config import ConfigError, load_config
+from argus.wiring import detector_factory
+from detectors.chronos_models import save_random_model
+from detectors.window_stats import WindowStatsEmbedder
+
+
+@pytest.fixture(scope="module")
+def bolt_folder(tmp_path_factory):
+    return save_random_model("bolt", "test", tmp_path_factory.mktemp("bolt"))
+
+
+def test_default_is_the_weight_free_embedder():
+    detector = detector_factory(load_config())()
+    assert isinstance(detector.embedder, WindowStatsEmbedder)
+
+
+def test_chronos_detectors_share_one_model_and_checkpoint_without_its_weights(bolt_folder):
+    config = load_config(None, {"detector.embedder": "chronos", "detector.chronos_model": str(bolt_folder),
+                                "detector.device": "auto"})
+    make = detector_factory(config)
+    first, second = make(), make()
+    assert first.embedder is second.embedder
+    windows = np.random.default_rng(0).normal(size=(6, 2, 32)).astype(np.float32)
+    verdicts = first.judge([f"s{i}" for i in range(6)], [("a", "b")] * 6, windows)
+    assert len(verdicts) == 6 and all(np.isfinite(v.score) for v in verdicts)
+    restored = pickle.loads(pickle.dumps(first))
+    assert restored.embedder is first.embedder  # the checkpoint holds the recipe, not the weights
+    assert len(pickle.dumps(first.embedder)) < 1000
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"detector.embedder": "chronos"}, "chronos_model is required"),
+    ({"detector.embedder": "chronos", "detector.chronos_model": "/no/such/model"}, "cannot load the Chronos model"),
+    ({"detector.embedder": "rocket"}, "unknown embedder 'rocket'"),
+    ({"detector.device": "cuda:7"}, "detector.device"),
+    ({"detector.device": "gpu"}, "is not a device"),
+])
+def test_bad_detector_options_are_one_line_config_errors(overrides, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        detector_factory(load_config(None, overrides))
+    assert "\n" not in str(info.value)
