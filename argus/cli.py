@@ -1,4 +1,4 @@
-"""The `argus` command: broker, serve, replay, alerts, demo."""
+"""The `argus` command: broker, serve, replay, alerts, demo, evaluate."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from pathlib import Path
 from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
 from argus.config import ConfigError, load_config
+from evaluation.errors import EvaluationInputError
 from streams.broker import BrokerError, LocalBroker
+from streams.checkpoints import CheckpointError
 from streams.replay import ReplayError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -98,6 +100,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.out), Path(args.nab), short=args.short, port=args.port)
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from argus.evaluate import run
+
+    return run(args)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="argus", description="Streaming anomaly detection on Kafka.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -144,6 +152,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--short", action="store_true", help="a small version that runs in about a minute")
     p.add_argument("--port", type=int, default=0, help="broker port (0 = any free port)")
     p.set_defaults(run=cmd_demo)
+
+    p = sub.add_parser("evaluate", help="score scores, predictions or alerts against labelled intervals")
+    from argus.evaluate import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(run=cmd_evaluate)
     return parser
 
 
@@ -151,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ConfigError, ReplayError, BrokerError) as exc:
+    except (ConfigError, ReplayError, BrokerError, CheckpointError, EvaluationInputError) as exc:
         print(f"argus {args.command}: error: {exc}", file=sys.stderr)
     except (KafkaConnectionError, KafkaTimeoutError):
         print(f"argus {args.command}: error: no Kafka broker answers at the configured bootstrap servers "

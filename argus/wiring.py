@@ -9,6 +9,8 @@ import torch
 from argus.config import Config, ConfigError
 from detectors.chronos_embedder import shared_chronos_embedder
 from detectors.halfspace import HalfSpaceTreesScorer
+from detectors.lof import LOFScorer
+from detectors.self_similarity import SelfSimilarityScorer
 from detectors.scaling import MinMaxScaled
 from detectors.series_detector import SeriesDetector
 from detectors.thresholds import RollingQuantileThreshold
@@ -17,7 +19,7 @@ from streams.checkpoints import CheckpointStore
 from streams.kafka_clients import make_consumer, make_producer
 from streams.pipeline import PipelineSettings, SeriesPipeline
 
-DETECTORS = ("halfspace",)
+DETECTORS = ("halfspace", "lof", "self_similarity")
 EMBEDDERS = ("window_stats", "chronos")
 
 
@@ -30,14 +32,18 @@ def detector_factory(config: Config) -> Callable[[], SeriesDetector]:
         raise ConfigError(f"detector.cpu_threads must be at least 1, got {d.cpu_threads}")
 
     embedder = make_embedder(config)
+    device = resolve_device(d.device)
+
+    def scorer():
+        if d.name == "lof":  # per-stream memories of recent vectors
+            return LOFScorer(device=device)
+        if d.name == "self_similarity":
+            return SelfSimilarityScorer(device=device)
+        trees = HalfSpaceTreesScorer(d.n_trees, d.height, d.window_size, d.seed)
+        return trees if isinstance(embedder, WindowStatsEmbedder) else MinMaxScaled(trees)
 
     def make() -> SeriesDetector:
-        trees = HalfSpaceTreesScorer(d.n_trees, d.height, d.window_size, d.seed)
-        return SeriesDetector(
-            d.name, embedder,
-            trees if isinstance(embedder, WindowStatsEmbedder) else MinMaxScaled(trees),
-            RollingQuantileThreshold(t.quantile, t.margin, t.history, t.warmup),
-        )
+        return SeriesDetector(d.name, embedder, scorer(), RollingQuantileThreshold(t.quantile, t.margin, t.history, t.warmup))
 
     return make
 

@@ -39,7 +39,7 @@ def main() -> None:
         loaded, peak, loaded_anon = rss_mb(serve.pid)
         serve.terminate()
         serve.wait(timeout=60)
-        checkpoints = sum(f.stat().st_size for f in Path(config.state_dir).rglob("*.pkl")) / 2**20
+        checkpoints = sum(f.stat().st_size for f in Path(config.state_dir).rglob("*.safetensors")) / 2**20
     print(f"\n| streams | serve RSS idle (MiB) | serve RSS with the streams (MiB) | of which anonymous (MiB) "
           f"| peak (MiB) | per stream (KiB) | checkpoints (MiB) |\n|---:|---:|---:|---:|---:|---:|---:|\n"
           f"| {args.streams:,} | {idle:.0f} | {loaded:.0f} | {loaded_anon:.0f} | {peak:.0f} "

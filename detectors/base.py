@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -19,10 +20,17 @@ class Scorer(Protocol):
     """Keeps a memory of recent vectors; maps new vectors (B, D) to scores (B,), higher = worse.
 
     ``score_and_learn`` scores each vector before learning it, in batch order, so a batch gives
-    the same scores as the same vectors one at a time.
+    the same scores as the same vectors one at a time. ``keys`` (one per row, e.g. stream ids)
+    select per-key memories in scorers that keep them; others share one memory.
     """
 
-    def score_and_learn(self, vectors: torch.Tensor) -> np.ndarray: ...
+    def score_and_learn(self, vectors: torch.Tensor, keys: Sequence[str] | None = None) -> np.ndarray: ...
+
+    def state_dict(self) -> dict:
+        """What it has learned: nested dicts of arrays and JSON values (see streams/checkpoints)."""
+        ...
+
+    def load_state_dict(self, state: dict) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -45,10 +45,6 @@ class ChronosEmbedder:
             raise ValueError(f"pooling 'token' needs a model with an EOS/[REG] token; {model} has none")
         self.pooling = pooling
 
-    def __reduce__(self):
-        """Pickled (in a checkpoint), an embedder is its recipe, not its weights."""
-        return shared_chronos_embedder, (self.model, str(self.device), self.pooling)
-
     @torch.inference_mode()
     def embed(self, windows: torch.Tensor) -> torch.Tensor:
         batch, channels, length = windows.shape

@@ -20,6 +20,7 @@ lets a threshold tell a rare-but-normal point (s = 0.97, 3.5) from a real outlie
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -54,6 +55,22 @@ class HalfSpaceTrees:
         self.feature[tree, node], self.split[tree, node] = on, at
         self._grow(rng, tree, 2 * node + 1, height - 1, limits[:on] + [(a, at)] + limits[on + 1:])
         self._grow(rng, tree, 2 * node + 2, height - 1, limits[:on] + [(at, b)] + limits[on + 1:])
+
+    _STATE = ("feature", "split", "latest_mass", "reference_mass", "seen_in_window", "first_window")
+
+    def state_dict(self) -> dict:
+        return {"params": [self.width, self.n_trees, self.height, self.window_size],
+                **{name: getattr(self, name) for name in self._STATE}}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "HalfSpaceTrees":
+        width, n_trees, height, window_size = state["params"]
+        forest = cls.__new__(cls)
+        forest.width, forest.n_trees, forest.height, forest.window_size = width, n_trees, height, window_size
+        for name in cls._STATE:
+            value = state[name]
+            setattr(forest, name, value.copy() if isinstance(value, np.ndarray) else value)
+        return forest
 
     def paths(self, x: np.ndarray) -> np.ndarray:
         """Node index at every level of every tree for each row of x: (B, n_trees, height + 1)."""
@@ -113,9 +130,17 @@ class HalfSpaceTreesScorer:
         self.params = dict(n_trees=n_trees, height=height, window_size=window_size, seed=seed)
         self.forests: dict[int, HalfSpaceTrees] = {}
 
-    def score_and_learn(self, vectors: torch.Tensor | np.ndarray) -> np.ndarray:
+    def score_and_learn(self, vectors: torch.Tensor | np.ndarray, keys: Sequence[str] | None = None) -> np.ndarray:
+        """Scores of the rows; all keys share the forest of their width (the vectors of the
+        weight-free embedder are scale-free, so streams are comparable)."""
         width = vectors.shape[1]
         forest = self.forests.get(width)
         if forest is None:
             forest = self.forests[width] = HalfSpaceTrees(width, **self.params)
         return forest.score_and_learn(vectors)
+
+    def state_dict(self) -> dict:
+        return {"forests": {str(width): forest.state_dict() for width, forest in self.forests.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.forests = {int(width): HalfSpaceTrees.from_state(f) for width, f in state["forests"].items()}

@@ -13,6 +13,8 @@ original run). A dimension that has not varied yet maps to 0.5.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -23,6 +25,12 @@ class RunningMinMax:
     def __init__(self) -> None:
         self.low: np.ndarray | None = None
         self.high: np.ndarray | None = None
+
+    def state_dict(self) -> dict:
+        return {"low": self.low, "high": self.high}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.low, self.high = state["low"], state["high"]
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
@@ -42,7 +50,17 @@ class MinMaxScaled:
         self.scorer = scorer
         self.scalers: dict[int, RunningMinMax] = {}
 
-    def score_and_learn(self, vectors: torch.Tensor | np.ndarray) -> np.ndarray:
+    def score_and_learn(self, vectors: torch.Tensor | np.ndarray, keys: Sequence[str] | None = None) -> np.ndarray:
         x = vectors.cpu().numpy() if isinstance(vectors, torch.Tensor) else np.asarray(vectors)
         scaler = self.scalers.setdefault(x.shape[1], RunningMinMax())
-        return self.scorer.score_and_learn(scaler(x))
+        return self.scorer.score_and_learn(scaler(x), keys)
+
+    def state_dict(self) -> dict:
+        return {"scorer": self.scorer.state_dict(), "scalers": {str(w): s.state_dict() for w, s in self.scalers.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.scorer.load_state_dict(state["scorer"])
+        self.scalers = {}
+        for width, scaler_state in state["scalers"].items():
+            self.scalers[int(width)] = scaler = RunningMinMax()
+            scaler.load_state_dict(scaler_state)

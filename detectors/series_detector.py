@@ -12,7 +12,7 @@ from detectors.thresholds import RollingQuantileThreshold
 
 
 class SeriesDetector:
-    """Judges windows of many streams at once; holds all its state, so it pickles whole."""
+    """Judges windows of many streams at once; its learned state round-trips through state_dict."""
 
     def __init__(self, name: str, embedder: Embedder, scorer: Scorer, threshold: RollingQuantileThreshold):
         self.name = name
@@ -20,10 +20,18 @@ class SeriesDetector:
         self.scorer = scorer
         self.threshold = threshold
 
+    def state_dict(self) -> dict:
+        """What it has learned (the embedder is configuration, not state)."""
+        return {"scorer": self.scorer.state_dict(), "threshold": self.threshold.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.scorer.load_state_dict(state["scorer"])
+        self.threshold.load_state_dict(state["threshold"])
+
     def judge(self, stream_ids: Sequence[str], channels: Sequence[Sequence[str]], windows: np.ndarray) -> list[Verdict]:
         """One verdict per window; ``windows`` is (B, C, L), all of one shape."""
         vectors = self.embedder.embed(torch.from_numpy(windows))
-        scores = self.scorer.score_and_learn(vectors)
+        scores = self.scorer.score_and_learn(vectors, keys=list(stream_ids))
         verdicts = []
         for i, (stream_id, score) in enumerate(zip(stream_ids, scores.tolist())):
             threshold, anomalous = self.threshold.judge(stream_id, score)

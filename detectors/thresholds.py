@@ -50,6 +50,13 @@ class RollingQuantileThreshold:
         state.count += 1
         return state.threshold, score > state.threshold
 
+    def state_dict(self) -> dict:
+        return {"streams": {sid: {"scores": h.scores, "count": h.count, "threshold": h.threshold}
+                            for sid, h in self.streams.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.streams = {sid: _History(h["scores"].copy(), h["count"], h["threshold"]) for sid, h in state["streams"].items()}
+
 
 def quantiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
     """np.quantile's default (linear) quantiles from one partial sort: several times faster

@@ -56,7 +56,8 @@ def positive_int(value: object, name: str) -> int:
     return int(value)
 
 
-def labels_and(y_true: ArrayLike, other: ArrayLike, other_name: str, as_other=as_series) -> tuple[np.ndarray, np.ndarray]:
+def labels_and(y_true: ArrayLike, other: ArrayLike, other_name: str,
+               as_other=as_series) -> tuple[np.ndarray, np.ndarray]:
     """Checked 0/1 labels and a checked series of the same length (scores, or predictions with as_binary)."""
     labels = as_binary(y_true, "y_true")
     checked = as_other(other, other_name)

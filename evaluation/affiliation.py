@@ -1,4 +1,6 @@
-"""Affiliation precision and recall (Huet, Navarro and Rossi, "Local Evaluation of Time Series Anomaly Detection Algorithms", KDD 2022).
+"""Affiliation precision and recall (Huet, Navarro and Rossi, KDD 2022).
+
+"Local Evaluation of Time Series Anomaly Detection Algorithms".
 
 Point ``i`` of a series stands for the time interval ``[i, i + 1)``. The series ``[0, n)`` is
 cut into one affiliation zone per labelled event ``J`` (borders half-way between neighbouring
@@ -19,7 +21,8 @@ there), and both are NaN without a labelled event.
 >>> y_true = [0, 0, 0, 0, 1, 1, 0, 0, 0, 0]
 >>> affiliation(y_true, y_true)
 Affiliation(precision=1.0, recall=1.0)
->>> affiliation(y_true, [0, 0, 0, 0, 0, 0, 0, 1, 0, 0])   # one step late: precision (8 - 2 * 1.5) / 10, recall 1 - 2 * 2 / 10
+>>> # one step late: precision (8 - 2 * 1.5) / 10, recall 1 - 2 * 2 / 10 (tests/test_evaluation_metrics.py)
+>>> affiliation(y_true, [0, 0, 0, 0, 0, 0, 0, 1, 0, 0])
 Affiliation(precision=0.5, recall=0.6)
 """
 

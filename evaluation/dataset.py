@@ -4,8 +4,10 @@ Rules (each break is an :class:`~evaluation.errors.EvaluationInputError`, one li
 
 - Series names match after dropping a ``.csv``/``.json`` ending, so NAB's ``realTraffic/speed_t4013.csv``,
   an Argus stream id ``realTraffic/speed_t4013`` and a results file ``realTraffic/speed_t4013.csv``
-  are one series. A score file in a folder ``<name>/`` called ``<name>_<series>`` (NAB's results
-  layout) matches ``<series>``. One labelled series and one scored series always pair.
+  are one series. When every file of a scores folder starts with the same ``<word>_`` (NAB's
+  results name theirs ``<detector>_<series>``), that prefix is dropped; a name that is the end
+  of exactly one labelled name (``nyc_taxi`` for ``realKnownCause/nyc_taxi``) matches it. One
+  labelled series and one scored series always pair.
 - Every scored series needs labels (an empty list is fine); labelled series without scores are
   left out, with a note.
 - A label interval ``[start, end]`` runs from the first row at or after ``start`` to the first
@@ -84,7 +86,10 @@ def match_scores(labels: Mapping[str, list], scores: ScoreSet) -> tuple[list[Ser
 
 def match_alerts(labels: Mapping[str, list], alerts: Iterable[Mapping], timelines: Mapping[str, tuple]) -> tuple[
         list[SeriesData], list[str]]:
-    """Binary predictions from alerts over each labelled series' time axis (``timelines``: name -> (times, values, timed))."""
+    """Binary predictions from alerts over each labelled series' time axis.
+
+    ``timelines`` maps series names to (times, values, timed), as :func:`evaluation.inputs.load_series` gives.
+    """
     keyed_series = {series_key(name): name for name in timelines}
     series: dict[str, Scores] = {}
     for name, (times, _, timed) in timelines.items():
@@ -158,6 +163,9 @@ def _label_name(name: str, keyed: dict[str, str], prefix: str, single: bool) -> 
         key = f"{folder}/{file[len(prefix):]}" if folder else file[len(prefix):]
     if key in keyed:
         return keyed[key]
+    ending = [label for label in keyed if label.endswith("/" + key)]
+    if len(ending) == 1:
+        return keyed[ending[0]]
     if single:
         return next(iter(keyed.values()))
     example = next(iter(keyed), None)

@@ -59,7 +59,7 @@ class ScoreSet:
 
     series: dict[str, Scores]
     notes: list[str] = field(default_factory=list)
-    folder_prefix: str = ""  # NAB results name files "<folder>_<series>"; see evaluation.dataset
+    folder_prefix: str = ""  # "<word>_" that every file in the folder starts with (NAB: the detector's name)
 
 
 def parse_times(raw: list[object], where: str) -> tuple[np.ndarray, bool]:
@@ -96,7 +96,8 @@ def load_labels(path: str | Path) -> dict[str, list[tuple[object, object]]]:
         rows = _csv_rows(path)
         missing = {"series", "start", "end"} - set(rows[0] if rows else {})
         if missing:
-            raise EvaluationInputError(f"{path}: a labels CSV needs columns series,start,end; missing {sorted(missing)}")
+            raise EvaluationInputError(f"{path}: a labels CSV needs columns series,start,end; "
+                                       f"missing {sorted(missing)}")
         labels: dict[str, list[tuple[object, object]]] = {}
         for row in rows:
             labels.setdefault(row["series"], []).append((row["start"], row["end"]))
@@ -125,7 +126,7 @@ def load_scores(path: str | Path) -> ScoreSet:
             notes.append(f"skipped {name}: no score or prediction column")
     if not found:
         raise EvaluationInputError(f"{path}: no score files in this folder (CSV or JSON with a score column)")
-    return ScoreSet(found, notes, folder_prefix=f"{path.name}_")
+    return ScoreSet(found, notes, folder_prefix=_shared_prefix([name.rpartition("/")[2] for name in found]))
 
 
 def load_series(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray, bool]]:
@@ -154,6 +155,16 @@ def load_alerts(path: str | Path) -> list[dict]:
     except json.JSONDecodeError as err:
         raise EvaluationInputError(f"{path}: not JSON or JSON lines: {err}") from None
     return alerts
+
+
+def _shared_prefix(names: list[str]) -> str:
+    """The ``<word>_`` all names start with, or ''.
+
+    >>> _shared_prefix(["null_a.csv", "null_b_c.csv"]), _shared_prefix(["a_b.csv", "c.csv"])
+    ('null_', '')
+    """
+    word = names[0].partition("_")[0] + "_" if "_" in names[0] else ""
+    return word if word and all(name.startswith(word) for name in names) else ""
 
 
 def _score_file(path: Path, name: str) -> dict[str, Scores]:

@@ -72,6 +72,14 @@ class AlertTracker:
         self.modality = modality
         self.intervals: dict[str, _Interval] = {}
 
+    def state_dict(self) -> dict:
+        return {"intervals": {source: {"alert": asdict(i.alert), "run": i.run, "quiet": i.quiet, "opened": i.opened}
+                              for source, i in self.intervals.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.intervals = {source: _Interval(Alert(**i["alert"]), i["run"], i["quiet"], i["opened"])
+                          for source, i in state["intervals"].items()}
+
     def observe(self, source: str, ts: float, verdict: Verdict) -> Alert | None:
         """The alert to publish after this verdict (a newly opened or a closed one), or None."""
         current = self.intervals.get(source)

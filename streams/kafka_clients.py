@@ -37,9 +37,10 @@ def make_producer(connection: dict[str, Any], **overrides: Any) -> KafkaProducer
 
 
 def make_consumer(connection: dict[str, Any], *topics: str, **overrides: Any) -> KafkaConsumer:
-    """A consumer that never commits on its own and can fetch the largest messages."""
+    """A consumer that never commits on its own and can fetch the largest messages; it refreshes
+    metadata every 30 s, so partitions added to a topic join the group's assignment soon."""
     settings = dict(
-        enable_auto_commit=False, auto_offset_reset="earliest",
+        enable_auto_commit=False, auto_offset_reset="earliest", metadata_max_age_ms=30_000,
         max_partition_fetch_bytes=MAX_MESSAGE_BYTES, fetch_max_bytes=4 * MAX_MESSAGE_BYTES,
     )
     settings.update(_for_client("consumer", connection))

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
 from streams.alerts import AlertTracker
@@ -56,6 +56,16 @@ class PartitionState:
     tracker: AlertTracker
     next_offset: int | None = None
 
+    def state_dict(self) -> dict:
+        return {"windows": self.windows.state_dict(), "detector": self.detector.state_dict(),
+                "tracker": self.tracker.state_dict(), "next_offset": self.next_offset}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.windows.load_state_dict(state["windows"])
+        self.detector.load_state_dict(state["detector"])
+        self.tracker.load_state_dict(state["tracker"])
+        self.next_offset = state["next_offset"]
+
 
 @dataclass
 class PipelineCounters:
@@ -82,6 +92,7 @@ class SeriesPipeline:
         self.counters = PipelineCounters()
         self._in_flight: list = []
         self._dirty: set[TopicPartition] = set()
+        _wait_for_partitions(consumer, settings.series_topic)
         consumer.subscribe([settings.series_topic], listener=_Rebalance(self))
 
     # -- partition ownership -------------------------------------------------------------
@@ -98,8 +109,10 @@ class SeriesPipeline:
             self.states[tp] = self._restore(tp)
 
     def _restore(self, tp: TopicPartition, rewinding: bool = False) -> PartitionState:
-        state = self.checkpoints.load(tp.topic, tp.partition)
-        if state is not None and state.next_offset is not None:
+        state = self._new_state()
+        saved = self.checkpoints.load(tp.topic, tp.partition)
+        if saved is not None and saved["next_offset"] is not None:
+            state.load_state_dict(saved)
             self.consumer.seek(tp, state.next_offset)
             log.info("partition %s-%d: resumed from checkpoint at offset %d", tp.topic, tp.partition, state.next_offset)
             return state
@@ -109,13 +122,13 @@ class SeriesPipeline:
                 self.consumer.seek_to_beginning(tp)
             else:
                 self.consumer.seek(tp, committed)
-        return self._new_state()
+        return state
 
     def release(self, partitions: set[TopicPartition]) -> None:
         """Checkpoint and forget partitions this worker no longer owns."""
         log.info("revoked partitions: %s", _names(partitions))
-        try:
-            self.checkpoint(partitions)
+        try:  # kafka-python may call this on its IO thread, where a blocking commit is refused
+            self.checkpoint(partitions, wait_for_commit=False)
         except (KafkaError, DeliveryError) as exc:
             log.warning("could not checkpoint revoked partitions (%s); they will be replayed", exc)
         for tp in partitions:
@@ -187,8 +200,12 @@ class SeriesPipeline:
 
     # -- delivery ---------------------------------------------------------------------------
 
-    def checkpoint(self, partitions: set[TopicPartition] | None = None) -> None:
-        """Wait for the broker to acknowledge all sends, save states, then commit offsets."""
+    def checkpoint(self, partitions: set[TopicPartition] | None = None, wait_for_commit: bool = True) -> None:
+        """Wait for the broker to acknowledge all sends, save states, then commit offsets.
+
+        Without ``wait_for_commit`` the commit is sent and not waited for: the saved checkpoint
+        already holds the offset, and a commit that is lost only means a longer replay.
+        """
         self.producer.flush()
         failed = [f.exception for f in self._in_flight if f.failed()]
         self._in_flight = []
@@ -198,10 +215,12 @@ class SeriesPipeline:
         offsets = {}
         for tp in list(targets):
             state = self.states[tp]
-            self.checkpoints.save(tp.topic, tp.partition, state)
+            self.checkpoints.save(tp.topic, tp.partition, state.state_dict())
             offsets[tp] = OffsetAndMetadata(state.next_offset, "", -1)
-        if offsets:
+        if offsets and wait_for_commit:
             self.consumer.commit(offsets)
+        elif offsets:
+            self.consumer.commit_async(offsets, callback=_log_commit_failure)
         self._dirty -= set(offsets)
 
     def run(self, should_stop: Callable[[], bool], status_every_s: float = 10.0) -> None:
@@ -211,6 +230,8 @@ class SeriesPipeline:
             batch = self.consumer.poll(timeout_ms=200, max_records=self.settings.poll_max_records)
             if batch:
                 self.process(batch)
+            elif not self.consumer.assignment():
+                time.sleep(0.2)  # a worker with no partitions (more workers than partitions) waits
             now = time.monotonic()
             if now - last_checkpoint >= self.settings.commit_interval_s:
                 try:
@@ -246,3 +267,17 @@ class _Rebalance(ConsumerRebalanceListener):
 
 def _names(partitions) -> str:
     return ", ".join(sorted(f"{tp.topic}-{tp.partition}" for tp in partitions)) or "none"
+
+
+def _wait_for_partitions(consumer: KafkaConsumer, topic: str, timeout_s: float = 60.0) -> None:
+    """Until the client knows the topic's partitions: a group joined without them assigns none."""
+    deadline = time.monotonic() + timeout_s
+    while not consumer.partitions_for_topic(topic):
+        if time.monotonic() > deadline:
+            raise KafkaTimeoutError(f"no partition metadata for topic {topic} after {timeout_s:.0f}s")
+        time.sleep(0.2)
+
+
+def _log_commit_failure(offsets, response) -> None:
+    if isinstance(response, Exception):
+        log.warning("asynchronous commit of %s failed (%s); those records will be replayed", _names(offsets), response)

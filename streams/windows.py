@@ -42,6 +42,15 @@ class StreamWindow:
         self.seen += 1
         self.last_ts = reading.ts
 
+    def state_dict(self) -> dict:
+        return {"channels": list(self.channels), "last_ts": self.last_ts, "seen": self.seen, "buffer": self.buffer}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "StreamWindow":
+        window = cls(tuple(state["channels"]), state["buffer"].shape[1] // 2, state["last_ts"], state["seen"])
+        window.buffer = state["buffer"].copy()
+        return window
+
     @property
     def full(self) -> bool:
         return self.seen >= self.length
@@ -67,3 +76,9 @@ class WindowStore:
             self.windows[reading.stream_id] = window
         window.push(reading)
         return window
+
+    def state_dict(self) -> dict:
+        return {"windows": {sid: w.state_dict() for sid, w in self.windows.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.windows = {sid: StreamWindow.from_state(w) for sid, w in state["windows"].items()}

@@ -1,7 +1,5 @@
 """The composition root: the config picks the embedder and device; partitions share one model."""
 
-import pickle
-
 import numpy as np
 import pytest
 
@@ -9,6 +7,7 @@ from argus.config import ConfigError, load_config
 from argus.wiring import detector_factory
 from detectors.chronos_models import save_random_model
 from detectors.window_stats import WindowStatsEmbedder
+from streams.checkpoints import CheckpointStore
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +20,7 @@ def test_default_is_the_weight_free_embedder():
     assert isinstance(detector.embedder, WindowStatsEmbedder)
 
 
-def test_chronos_detectors_share_one_model_and_checkpoint_without_its_weights(bolt_folder):
+def test_chronos_detectors_share_one_model_and_checkpoint_without_its_weights(bolt_folder, tmp_path):
     config = load_config(None, {"detector.embedder": "chronos", "detector.chronos_model": str(bolt_folder),
                                 "detector.device": "auto"})
     make = detector_factory(config)
@@ -30,9 +29,12 @@ def test_chronos_detectors_share_one_model_and_checkpoint_without_its_weights(bo
     windows = np.random.default_rng(0).normal(size=(6, 2, 32)).astype(np.float32)
     verdicts = first.judge([f"s{i}" for i in range(6)], [("a", "b")] * 6, windows)
     assert len(verdicts) == 6 and all(np.isfinite(v.score) for v in verdicts)
-    restored = pickle.loads(pickle.dumps(first))
-    assert restored.embedder is first.embedder  # the checkpoint holds the recipe, not the weights
-    assert len(pickle.dumps(first.embedder)) < 1000
+    store = CheckpointStore(tmp_path, "g")
+    store.save("t", 0, first.state_dict())
+    second.load_state_dict(store.load("t", 0))  # what it learned, without the model's weights
+    assert (tmp_path / "g" / "t-0.safetensors").stat().st_size < 500_000
+    again = [first.judge(["s0"], [("a", "b")], windows[:1])[0], second.judge(["s0"], [("a", "b")], windows[:1])[0]]
+    assert again[0] == again[1]
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -46,3 +48,19 @@ def test_bad_detector_options_are_one_line_config_errors(overrides, message):
     with pytest.raises(ConfigError, match=message) as info:
         detector_factory(load_config(None, overrides))
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["lof", "self_similarity"])
+def test_other_scorers_keep_a_memory_per_stream_and_checkpoint(name, tmp_path):
+    make = detector_factory(load_config(None, {"detector.name": name}))
+    detector = make()
+    rng = np.random.default_rng(1)
+    for _ in range(4):
+        detector.judge(["a", "b"] * 20, [("x",)] * 40, rng.normal(size=(40, 1, 32)).astype(np.float32))
+    store = CheckpointStore(tmp_path, "g")
+    store.save("t", 0, detector.state_dict())
+    restored = make()
+    restored.load_state_dict(store.load("t", 0))
+    windows = rng.normal(size=(6, 1, 32)).astype(np.float32)
+    assert [v.score for v in restored.judge(["a", "b"] * 3, [("x",)] * 6, windows)] == \
+        [v.score for v in detector.judge(["a", "b"] * 3, [("x",)] * 6, windows)]
