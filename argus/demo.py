@@ -1,4 +1,5 @@
-"""`argus demo`: a fresh local broker, a serving worker, NAB and synthetic replays, live alerts."""
+"""`argus demo`: a fresh local broker, a serving worker, NAB and synthetic replays, live alerts,
+and at the end the alerts evaluated against the labels (`argus evaluate` on the demo's files)."""
 
 from __future__ import annotations
 
@@ -71,14 +72,15 @@ def run_demo(out: Path, nab: Path, short: bool = False, port: int = 0) -> int:
         labels = dict(cluster.labels)
         print(f"replaying a synthetic cluster: {plan['nodes']} nodes x {len(cluster.metrics)} metrics, "
               f"{plan['length']} readings each, one injected anomaly per node", flush=True)
-        publish(producer, t.series, cluster.readings(), plan["nodes"] * plan["length"])
+        recorded: dict[str, list[tuple[float, float]]] = {}
+        publish(producer, t.series, _recording(cluster.readings(), recorded), plan["nodes"] * plan["length"])
         nab_dir = nab / "data" / "realKnownCause"
         if nab_dir.is_dir():
             series = collect_csv_series([nab / "data"])
             chosen = sorted(k for k in series if k.startswith("realKnownCause/"))[: plan["nab_series"]]
             series = {k: series[k] for k in chosen}
             print(f"replaying {len(series)} NAB series: {', '.join(series)}", flush=True)
-            publish(producer, t.series, interleave(series), sum(len(s) for s in series.values()))
+            publish(producer, t.series, _recording(interleave(series), recorded), sum(len(s) for s in series.values()))
             labels.update(nab_labels(series, nab / "labels" / "combined_windows.json"))
         else:
             print(f"NAB data not found at {nab}; replaying the synthetic cluster only (pass --nab DIR)")
@@ -93,8 +95,11 @@ def run_demo(out: Path, nab: Path, short: bool = False, port: int = 0) -> int:
         stop_printing.set()
         (out / "alerts.jsonl").write_text("".join(a.to_json().decode() + "\n" for a in alerts.values()))
         (out / "labels.json").write_text(json.dumps(labels, indent=1))
+        _write_series(out / "series", recorded)
         _summary(alerts.values(), labels)
-        print(f"alerts: {out / 'alerts.jsonl'}  labels: {out / 'labels.json'}  worker log: {out / 'serve.log'}")
+        _evaluate(out)
+        print(f"alerts: {out / 'alerts.jsonl'}  labels: {out / 'labels.json'}  series: {out / 'series'}  "
+              f"report: {out / 'report.html'}  worker log: {out / 'serve.log'}")
     finally:
         if serve is not None and serve.poll() is None:
             serve.send_signal(signal.SIGTERM)
@@ -102,6 +107,33 @@ def run_demo(out: Path, nab: Path, short: bool = False, port: int = 0) -> int:
         broker.stop()
         print("broker stopped", flush=True)
     return 0
+
+
+def _recording(readings, into: dict[str, list[tuple[float, float]]]):
+    """Pass readings through, keeping each stream's timestamps and first value for the report."""
+    for stream, ts, values in readings:
+        into.setdefault(stream, []).append((ts, next(iter(values.values()))))
+        yield stream, ts, values
+
+
+def _write_series(folder: Path, recorded: dict[str, list[tuple[float, float]]]) -> None:
+    """One timestamp,value CSV per stream (a node's first metric): the time axis of its alerts."""
+    shutil.rmtree(folder, ignore_errors=True)
+    for stream, rows in recorded.items():
+        path = folder / (stream if stream.endswith(".csv") else f"{stream}.csv")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("timestamp,value\n" + "".join(f"{ts!r},{value!r}\n" for ts, value in rows))
+
+
+def _evaluate(out: Path) -> None:
+    """The event-level metrics of the alerts in a table, and the HTML report with plots."""
+    from argus.cli import main
+
+    common = ["evaluate", "--labels", str(out / "labels.json"), "--alerts", str(out / "alerts.jsonl"),
+              "--series", str(out / "series"), "--quiet"]
+    main([*common, "--metrics", "event_recall", "detection_delay", "affiliation_precision", "affiliation_recall",
+          "pate_f1", "range_f1"])
+    main([*common, "--format", "html", "--out", str(out / "report.html")])
 
 
 def _summary(alerts, labels: dict[str, list[list[float]]]) -> None:

@@ -245,6 +245,8 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert main(["demo", "--short", "--out", str(tmp_path / "demo")]) == 0
     out = capsys.readouterr().out
     assert "ALERT" in out and "summary:" in out and "broker stopped" in out
+    assert "event_recall" in out and "overall" in out  # the alerts evaluated against the labels
+    assert (tmp_path / "demo" / "report.html").read_text().count("<img") >= 2
     alerts = [json.loads(line) for line in (tmp_path / "demo" / "alerts.jsonl").read_text().splitlines()]
     labels = json.loads((tmp_path / "demo" / "labels.json").read_text())
     assert alerts and set(labels) >= {"node-000", "node-003"}
