@@ -10,6 +10,7 @@ from argus.config import Config, ConfigError
 from detectors.chronos_embedder import shared_chronos_embedder
 from detectors.halfspace import HalfSpaceTreesScorer
 from detectors.lof import LOFScorer
+from detectors.mixture import MixtureOfExperts
 from detectors.self_similarity import SelfSimilarityScorer
 from detectors.scaling import MinMaxScaled
 from detectors.series_detector import SeriesDetector
@@ -19,7 +20,7 @@ from streams.checkpoints import CheckpointStore
 from streams.kafka_clients import make_consumer, make_producer
 from streams.pipeline import PipelineSettings, SeriesPipeline
 
-DETECTORS = ("halfspace", "lof", "self_similarity")
+DETECTORS = ("halfspace", "lof", "self_similarity", "mixture")
 EMBEDDERS = ("window_stats", "chronos")
 
 
@@ -34,13 +35,19 @@ def detector_factory(config: Config) -> Callable[[], SeriesDetector]:
     embedder = make_embedder(config)
     device = resolve_device(d.device)
 
+    def trees():
+        forest = HalfSpaceTreesScorer(d.n_trees, d.height, d.window_size, d.seed)
+        return forest if isinstance(embedder, WindowStatsEmbedder) else MinMaxScaled(forest)
+
     def scorer():
         if d.name == "lof":  # per-stream memories of recent vectors
             return LOFScorer(device=device)
         if d.name == "self_similarity":
             return SelfSimilarityScorer(device=device)
-        trees = HalfSpaceTreesScorer(d.n_trees, d.height, d.window_size, d.seed)
-        return trees if isinstance(embedder, WindowStatsEmbedder) else MinMaxScaled(trees)
+        if d.name == "mixture":  # the experts above, normalised and averaged (unsupervised gate)
+            return MixtureOfExperts({"halfspace": trees(), "lof": LOFScorer(device=device),
+                                     "self_similarity": SelfSimilarityScorer(device=device)})
+        return trees()
 
     def make() -> SeriesDetector:
         return SeriesDetector(d.name, embedder, scorer(), RollingQuantileThreshold(t.quantile, t.margin, t.history, t.warmup))

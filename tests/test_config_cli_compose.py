@@ -42,7 +42,7 @@ def test_cli_prints_one_line_errors_not_tracebacks(tmp_path):
     path.write_text("detector: {name: nope}")
     done = subprocess.run([sys.executable, "-m", "argus", "serve", "--config", str(path)], capture_output=True, text=True)
     assert done.returncode == 2
-    assert done.stderr.strip() == "argus serve: error: unknown detector 'nope' (known: halfspace, lof, self_similarity)"
+    assert done.stderr.strip() == "argus serve: error: unknown detector 'nope' (known: halfspace, lof, self_similarity, mixture)"
     assert main(["replay", "--csv", str(tmp_path / "missing.csv")]) == 2
 
 

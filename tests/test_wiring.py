@@ -50,7 +50,7 @@ def test_bad_detector_options_are_one_line_config_errors(overrides, message):
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("name", ["lof", "self_similarity"])
+@pytest.mark.parametrize("name", ["lof", "self_similarity", "mixture"])
 def test_other_scorers_keep_a_memory_per_stream_and_checkpoint(name, tmp_path):
     make = detector_factory(load_config(None, {"detector.name": name}))
     detector = make()

@@ -1,0 +1,162 @@
+"""A mixture of expert scorers (GS-MoE-inspired): normalised expert scores, combined by a gate.
+
+Each expert (half-space trees, LOF, self-similarity, ...) scores the same vectors. Its scores are
+put on one scale by a running normalisation per expert: the z-score against the mean and
+standard deviation of all the expert's earlier scores (Welford; 0 until there are
+``MIN_HISTORY`` of them), computed so that a batch gives the same values as its rows one at a time. The gate turns the E normalised scores of a row
+into one score:
+
+- unsupervised (no gate trained): the mean of the normalised scores;
+- trained (:meth:`MixtureOfExperts.fit_gate`, from labelled windows): a small torch network
+  that reads the normalised scores and the embedding and gives softmax weights over the
+  experts; the score is the weighted sum. It is trained with a logistic loss on
+  ``scale * score + bias`` against the labels, and saved with the rest of the state.
+
+>>> rng = np.random.default_rng(0)
+>>> class Noise:
+...     def score_and_learn(self, vectors, keys=None): return rng.normal(size=len(vectors))
+...     def state_dict(self): return {}
+...     def load_state_dict(self, state): pass
+>>> class Norm:
+...     def score_and_learn(self, vectors, keys=None): return np.linalg.norm(np.asarray(vectors), axis=1)
+...     def state_dict(self): return {}
+...     def load_state_dict(self, state): pass
+>>> moe = MixtureOfExperts({"noise": Noise(), "norm": Norm()})
+>>> scores = moe.score_and_learn(np.vstack([rng.normal(size=(200, 3)), [[9.0, 9.0, 9.0]]]))
+>>> int(scores.argmax())
+200
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+_EPS = 1e-9
+MIN_HISTORY = 30  # earlier scores an expert needs before its z-scores count
+
+
+class RunningNormaliser:
+    """z-scores of each column against the mean and std of that column's earlier values."""
+
+    def __init__(self, width: int):
+        self.count = 0
+        self.mean = np.zeros(width)
+        self.m2 = np.zeros(width)  # sum of squared deviations (Welford)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Normalise the rows of x in order (each against the rows before it), then learn them."""
+        n = self.count + np.arange(1, len(x) + 1)[:, None]  # count including each row
+        total = self.mean * self.count + np.cumsum(x, axis=0)
+        mean_after = total / n
+        # the mean and variance before each row: shift the running values by one row
+        mean_before = np.vstack([self.mean, mean_after[:-1]])
+        deviations = x - mean_before
+        m2_after = self.m2 + np.cumsum(deviations * (x - mean_after), axis=0)
+        m2_before = np.vstack([self.m2, m2_after[:-1]])
+        count_before = n - 1
+        std_before = np.sqrt(m2_before / np.maximum(count_before - 1, 1))
+        z = np.where(count_before >= MIN_HISTORY, deviations / (std_before + _EPS), 0.0)
+        self.count, self.mean, self.m2 = int(n[-1, 0]), mean_after[-1], m2_after[-1]
+        return z
+
+    def state_dict(self) -> dict:
+        return {"count": self.count, "mean": self.mean, "m2": self.m2}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.count, self.mean, self.m2 = state["count"], state["mean"].copy(), state["m2"].copy()
+
+
+class Gate(nn.Module):
+    """Softmax weights over E experts from their normalised scores and the embedding."""
+
+    def __init__(self, experts: int, embedding: int, hidden: int = 32):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(experts + embedding, hidden), nn.ReLU(), nn.Linear(hidden, experts))
+        self.scale = nn.Parameter(torch.ones(()))
+        self.bias = nn.Parameter(torch.zeros(()))
+
+    def forward(self, z: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        weights = torch.softmax(self.net(torch.cat([z, embedding], dim=1)), dim=1)
+        return (weights * z).sum(dim=1)
+
+
+class MixtureOfExperts:
+    """Scorers combined by an unsupervised or a trained gate; see the module doc."""
+
+    def __init__(self, experts: Mapping[str, object]):
+        if not experts:
+            raise ValueError("a mixture needs at least one expert")
+        self.experts = dict(experts)
+        self.normaliser = RunningNormaliser(len(self.experts))
+        self.gate: Gate | None = None
+
+    def expert_scores(self, vectors: torch.Tensor | np.ndarray, keys: Sequence[str] | None = None) -> np.ndarray:
+        """(B, E) normalised scores of every expert, each expert scoring then learning the rows."""
+        raw = np.column_stack([np.asarray(e.score_and_learn(vectors, keys), dtype=np.float64)
+                               for e in self.experts.values()])
+        return self.normaliser(raw)
+
+    def score_and_learn(self, vectors: torch.Tensor | np.ndarray, keys: Sequence[str] | None = None) -> np.ndarray:
+        z = self.expert_scores(vectors, keys)
+        if self.gate is None:
+            return z.mean(axis=1)
+        with torch.no_grad():
+            return self.gate(torch.from_numpy(z).float(), _as_tensor(vectors)).double().numpy()
+
+    def fit_gate(self, z: np.ndarray, vectors: torch.Tensor | np.ndarray, labels: np.ndarray,
+                 epochs: int = 200, lr: float = 0.01, seed: int = 0) -> list[float]:
+        """Train the gate on (B, E) normalised expert scores, their vectors and 0/1 labels.
+
+        Positives are weighted up to balance the classes. Returns the loss per epoch.
+        """
+        labels = np.asarray(labels, dtype=np.float32)
+        if z.ndim != 2 or z.shape[1] != len(self.experts) or len(labels) != len(z):
+            raise ValueError(f"need z of shape (B, {len(self.experts)}) and B labels, got {z.shape} and {len(labels)}")
+        if not 0 < labels.sum() < len(labels):
+            raise ValueError("the labels need both normal (0) and anomalous (1) windows")
+        torch.manual_seed(seed)
+        x = _as_tensor(vectors)
+        gate = Gate(z.shape[1], x.shape[1])
+        optimiser = torch.optim.Adam(gate.parameters(), lr=lr)
+        target = torch.from_numpy(labels)
+        balance = torch.tensor((len(labels) - labels.sum()) / labels.sum())
+        z_t = torch.from_numpy(z).float()
+        losses = []
+        for _ in range(epochs):
+            optimiser.zero_grad()
+            logits = gate.scale * gate(z_t, x) + gate.bias
+            loss = nn.functional.binary_cross_entropy_with_logits(logits, target, pos_weight=balance)
+            loss.backward()
+            optimiser.step()
+            losses.append(float(loss.detach()))
+        self.gate = gate.eval()
+        return losses
+
+    def state_dict(self) -> dict:
+        gate = None
+        if self.gate is not None:
+            gate = {"shape": [self.gate.net[0].in_features, self.gate.net[0].out_features],
+                    "parameters": {k: v.detach().numpy().copy() for k, v in self.gate.state_dict().items()}}
+        return {"experts": {name: e.state_dict() for name, e in self.experts.items()},
+                "normaliser": self.normaliser.state_dict(), "gate": gate}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, expert in self.experts.items():
+            expert.load_state_dict(state["experts"][name])
+        self.normaliser.load_state_dict(state["normaliser"])
+        self.gate = None
+        if state["gate"] is not None:
+            inputs, hidden = state["gate"]["shape"]
+            gate = Gate(len(self.experts), inputs - len(self.experts), hidden)
+            gate.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state["gate"]["parameters"].items()})
+            self.gate = gate.eval()
+
+
+def _as_tensor(vectors: torch.Tensor | np.ndarray) -> torch.Tensor:
+    if isinstance(vectors, torch.Tensor):
+        return vectors.detach().to("cpu", torch.float32)
+    return torch.from_numpy(np.asarray(vectors, dtype=np.float32))
