@@ -37,9 +37,9 @@ the exponential fit (gamma = 0, sigma = mean) included, wins.
 
 >>> spot = SPOTThreshold(q=1e-3, calibration=500)
 >>> rng = np.random.default_rng(0)
->>> verdicts = [spot.judge("node-1", s) for s in rng.exponential(size=5000)]
->>> round(verdicts[-1][0], 1)  # exp(1)'s 1 - 1e-3 quantile is log(1000) = 6.9
-6.9
+>>> verdicts = [spot.judge("node-1", s) for s in rng.exponential(size=20000)]
+>>> round(verdicts[-1][0], 2)  # exp(1)'s 1 - 1e-3 quantile is log(1000) = 6.91
+6.85
 >>> spot.judge("node-1", 12.0)[1], spot.judge("node-2", 12.0)  # node-2 is still calibrating
 (True, (inf, False))
 """
@@ -54,7 +54,7 @@ import numpy as np
 MIN_PEAKS = 10  # the fewest excesses a GPD is fitted to
 RETRY_EVERY = 16  # scores between calibration attempts when too few scores lie above t
 _GRID = 64  # grid points per root interval
-_BISECTIONS = 48  # halvings of a bracket (in log |theta|): relative precision 2^-48 of its width
+_BISECTIONS = 24  # halvings of a bracket in log |theta|: theta to ~1e-7 relative, ample for z_q
 
 
 @dataclass
@@ -63,6 +63,7 @@ class _Stream:
 
     calibration: np.ndarray  # ring of the latest relative scores, until calibrated
     peaks: np.ndarray  # ring of the latest excesses over t (empty until calibrated)
+    censored: np.ndarray  # 1 where the peak was an alert: its excess is at least that
     recent: np.ndarray  # DSPOT: ring of the last `depth` learned raw scores
     learned: int = 0  # scores ever learned (window fill and calibration included)
     n: int = 0  # scores learned since calibration began (the paper's n)
@@ -97,10 +98,11 @@ class SPOTThreshold:
         self.streams: dict[str, _Stream] = {}
 
     def judge(self, stream_id: str, score: float) -> tuple[float, bool]:
-        """(threshold, is the score above it) for this stream, then learn the score if normal."""
+        """(threshold, is the score above it) for this stream, then learn the score."""
         s = self.streams.get(stream_id)
         if s is None:
-            s = self.streams[stream_id] = _Stream(np.zeros(self.calibration), np.zeros(0), np.zeros(self.depth))
+            s = self.streams[stream_id] = _Stream(np.zeros(self.calibration), np.zeros(0), np.zeros(0, np.uint8),
+                                                  np.zeros(self.depth))
         score = float(score)
         ready = s.learned >= self.depth
         drift = float(s.recent.mean()) if self.depth and ready else 0.0
@@ -108,10 +110,11 @@ class SPOTThreshold:
         if not math.isfinite(score):
             return threshold, False
         relative = score - drift
-        if s.calibrated and relative > s.z:
-            return threshold, True
         if s.calibrated:
-            self._learn_peak(s, relative)
+            alert = relative > s.z
+            self._learn(s, min(relative, s.z), censored=alert)
+            if alert:
+                return threshold, True
         elif ready:
             s.calibration[s.n % self.calibration] = relative
             s.n += 1
@@ -122,11 +125,13 @@ class SPOTThreshold:
         s.learned += 1
         return threshold, False
 
-    def _learn_peak(self, s: _Stream, relative: float) -> None:
+    def _learn(self, s: _Stream, relative: float, censored: bool) -> None:
+        """Count a judged score in n, and in the peaks when it is above t."""
         s.n += 1
         if relative <= s.t:
             return
-        s.peaks[s.peak_count % self.max_peaks] = relative - s.t
+        slot = s.peak_count % self.max_peaks
+        s.peaks[slot], s.censored[slot] = relative - s.t, censored
         s.peak_count += 1
         s.since_refit += 1
         if s.since_refit >= self.refit_every:
@@ -142,7 +147,7 @@ class SPOTThreshold:
             return
         s.calibrated, s.t, s.n, s.calibration = True, t, self.calibration, np.zeros(0)
         kept = excesses[-self.max_peaks:]
-        s.peaks = np.zeros(self.max_peaks)
+        s.peaks, s.censored = np.zeros(self.max_peaks), np.zeros(self.max_peaks, np.uint8)
         s.peaks[:kept.size] = kept
         s.peak_count = excesses.size
         if excesses.size > kept.size:  # ring order: the newest peak just before the next slot
@@ -150,9 +155,11 @@ class SPOTThreshold:
         self._refit(s)
 
     def _refit(self, s: _Stream) -> None:
-        held = s.peaks[:min(s.peak_count, self.max_peaks)]
-        s.gamma, s.sigma = fit_gpd(held)
-        s.z = s.t + gpd_excess_quantile(s.gamma, s.sigma, self.q * s.n / s.peak_count)
+        held = slice(0, min(s.peak_count, self.max_peaks))
+        peaks, censored = s.peaks[held], s.censored[held].astype(bool)
+        if (~censored).sum() >= 2:  # else (alerts only, lately) keep the last fit
+            s.gamma, s.sigma = fit_gpd(peaks[~censored], peaks[censored])
+            s.z = s.t + gpd_excess_quantile(s.gamma, s.sigma, self.q * s.n / s.peak_count)
         s.since_refit = 0
 
     _COUNTERS = ("learned", "n", "peak_count", "since_refit", "calibrated", "t", "gamma", "sigma", "z")
@@ -164,7 +171,7 @@ class SPOTThreshold:
     def state_dict(self) -> dict:
         """Config and every stream's rings and counters: numpy arrays and JSON values."""
         return {"config": self.config(), "streams": {
-            sid: {"calibration": s.calibration, "peaks": s.peaks, "recent": s.recent,
+            sid: {"calibration": s.calibration, "peaks": s.peaks, "censored": s.censored, "recent": s.recent,
                   **{name: getattr(s, name) for name in self._COUNTERS}}
             for sid, s in self.streams.items()}}
 
@@ -172,8 +179,7 @@ class SPOTThreshold:
         """Take the streams of a ``state_dict`` made with the same arguments."""
         if state.get("config") != self.config():
             raise ValueError(f"SPOT state was made with {state.get('config')}, this threshold has {self.config()}")
-        self.streams = {sid: _Stream(np.array(h["calibration"], dtype=np.float64), np.array(h["peaks"], dtype=np.float64),
-                                     np.array(h["recent"], dtype=np.float64),
+        self.streams = {sid: _Stream(*(np.array(h[name]) for name in ("calibration", "peaks", "censored", "recent")),
                                      **{name: h[name] for name in self._COUNTERS})
                         for sid, h in state["streams"].items()}
 
@@ -190,63 +196,67 @@ def gpd_excess_quantile(gamma: float, sigma: float, tail: float) -> float:
     return sigma / gamma * math.expm1(-gamma * log_tail)
 
 
-def gpd_log_likelihood(excesses: np.ndarray, gamma: float, sigma: float) -> float:
-    """Log-likelihood of excesses (> 0) under GPD(gamma, sigma); -inf outside its support."""
-    y = np.asarray(excesses, dtype=np.float64)
-    if sigma <= 0:
-        return -math.inf
-    if gamma == 0:
-        return float(-y.size * math.log(sigma) - y.sum() / sigma)
-    z = 1 + gamma / sigma * y
-    if np.any(z <= 0):
-        return -math.inf
-    return float(-y.size * math.log(sigma) - (1 + 1 / gamma) * np.log(z).sum())
-
-
-def fit_gpd(excesses: np.ndarray) -> tuple[float, float]:
-    """(gamma, sigma) of the GPD that best fits positive ``excesses``, by Grimshaw's method.
+def fit_gpd(excesses: np.ndarray, censored: np.ndarray | None = None) -> tuple[float, float]:
+    """(gamma, sigma): the GPD of highest likelihood for positive ``excesses``, by Grimshaw's
+    method; ``censored`` are excesses known only to be at least that large.
 
     >>> y = np.random.default_rng(1).pareto(4.0, 20000)  # Lomax: GPD(gamma=1/4, sigma=1/4)
     >>> [round(v, 2) for v in fit_gpd(y)]
     [0.25, 0.25]
+    >>> cut = np.minimum(y, 1.0)  # the same sample, its largest 3% censored at 1.0
+    >>> [round(v, 2) for v in fit_gpd(cut[y < 1.0], cut[y >= 1.0])]
+    [0.25, 0.25]
     """
     y = np.asarray(excesses, dtype=np.float64)
-    mean = float(y.mean())
-    if y.size < 2 or mean <= 0:
-        raise ValueError(f"need at least 2 positive excesses, got {y.size} with mean {mean}")
-    x = y / mean  # scale-free: theta * mean is what matters; sigma scales back by mean
-    best = (0.0, 1.0, gpd_log_likelihood(x, 0.0, 1.0))
-    for theta in _w_roots(x):
-        gamma = float(np.log1p(theta * x).mean())
+    c = np.zeros(0) if censored is None else np.asarray(censored, dtype=np.float64)
+    if y.size < 2 or y.min() <= 0 or (c.size and c.min() <= 0):
+        raise ValueError(f"need at least 2 excesses, all positive; got {y.size}, smallest {y.min(initial=0.0)}")
+    scale = (y.sum() + c.sum()) / y.size  # the exponential fit's sigma; the fit runs on y / scale
+    y, c = y / scale, c / scale
+    best = (0.0, 1.0, -float(y.size))  # exponential: gamma 0, sigma 1 (in units of scale)
+    for theta in _stationary_points(y, c):
+        a, b = np.log1p(theta * y).sum(), np.log1p(theta * c).sum()
+        gamma = (a + b) / y.size  # the likelihood's best gamma at this theta
         if gamma == 0:
             continue
-        likelihood = gpd_log_likelihood(x, gamma, gamma / theta)
+        sigma = gamma / theta
+        likelihood = -y.size * (math.log(sigma) + 1) - a  # -m log sigma - (1 + 1/gamma) a - b / gamma
         if likelihood > best[2]:
-            best = (gamma, gamma / theta, likelihood)
-    return float(best[0]), float(best[1] * mean)
+            best = (float(gamma), float(sigma), likelihood)
+    return best[0], best[1] * float(scale)
 
 
-def _w(x: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """Grimshaw's w(theta) = u v - 1 for each theta (a column of thetas against the row x)."""
-    s = 1 + theta[:, None] * x[None, :]
-    return (1 + np.log(s).mean(1)) * (1 / s).mean(1) - 1
+def _profile_slope(y: np.ndarray, c: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """A positive multiple of d/dtheta of the profile log-likelihood, for each theta.
+
+    With a = sum log(1 + theta y), b = sum log(1 + theta c) and m = len(y), the likelihood is
+    highest over gamma at gamma = (a + b) / m, which leaves the profile
+    -m log((a + b) / (m theta)) - a - m; its slope times theta (a + b) / m > 0 is what is
+    returned. With nothing censored its roots are those of Grimshaw's w = u v - 1.
+    """
+    def sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        s = 1 + theta[:, None] * values[None, :]
+        return np.log(s).sum(1), (values / s).sum(1)
+
+    a, da = sums(y)
+    b, db = sums(c)
+    return (a + b) - theta * (da + db) - theta * da * (a + b) / y.size
 
 
-def _w_roots(x: np.ndarray) -> np.ndarray:
-    """The non-zero roots of w, bracketed on a geometric grid and bisected in log |theta|."""
-    low, high = float(x.min()), float(x.max())
-    spread = 1 - low  # mean(x) = 1
-    if spread <= 1e-12:  # equal excesses: only the exponential fit
+def _stationary_points(y: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """The non-zero stationary points of the profile likelihood in theta = gamma / sigma,
+    bracketed on a geometric grid and bisected in log |theta| (data in units of its scale)."""
+    low, high = float(y.min()), float(max(y.max(), c.max(initial=0.0)))
+    if high - low <= 1e-12 * high:  # equal excesses: only the exponential fit
         return np.zeros(0)
     # left: theta = -p / max with p in (0, 1), dense towards both ends; right: up to Grimshaw's
-    # bound (the paper's code also bounds positive roots below, by 2 (mean - min) / (mean min),
-    # but a heavy tail has its root under that: Lomax(4) samples put it 1e6 times lower)
-    p = np.concatenate([np.geomspace(1e-8, 0.5, _GRID // 2), 1 - np.geomspace(0.5, 1e-8, _GRID // 2)[1:]])
-    low = max(low, 1e-9)  # a peak just above t: keep the right bound finite
-    grids = [-p / high, np.geomspace(1e-8 / high, 2 * spread / low**2, _GRID)]
+    # bound 2 (mean - min) / min^2 (the paper's code also bounds positive roots from below, by
+    # 2 (mean - min) / (mean min), but a heavy tail has its root far under that)
+    p = np.concatenate([np.geomspace(1e-6, 0.5, _GRID // 2), 1 - np.geomspace(0.5, 1e-8, _GRID // 2)[1:]])
+    top = 2 * max(1.0, high) / max(low, 1e-9) ** 2  # finite even for a peak just above t
     roots = []
-    for grid in grids:
-        values = _w(x, grid)
+    for grid in (-p / high, np.geomspace(1e-6 / high, top, _GRID)):
+        values = _profile_slope(y, c, grid)
         cross = np.flatnonzero(np.sign(values[:-1]) * np.sign(values[1:]) < 0)
         if cross.size == 0:
             continue
@@ -255,7 +265,7 @@ def _w_roots(x: np.ndarray) -> np.ndarray:
         lo_value = values[cross]
         for _ in range(_BISECTIONS):
             mid = (lo + hi) / 2
-            mid_value = _w(x, sign * np.exp(mid))
+            mid_value = _profile_slope(y, c, sign * np.exp(mid))
             same = np.sign(mid_value) == np.sign(lo_value)
             lo, lo_value, hi = np.where(same, mid, lo), np.where(same, mid_value, lo_value), np.where(same, hi, mid)
         roots.append(sign * np.exp((lo + hi) / 2))

@@ -151,24 +151,27 @@ class SeriesPipeline:
             state = self.states.get(tp)
             if state is None:  # fetched just before a revoke; the new owner replays it
                 continue
-            pending = []
+            pending, accepted = [], 0
+            push, max_bytes = state.windows.push, self.settings.max_record_bytes
             for record in records:
-                self.counters.records += 1
                 try:
-                    readings = parse_series_message(record.key, record.value, self.settings.max_record_bytes)
+                    readings = parse_series_message(record.key, record.value, max_bytes)
                 except RecordError as exc:
                     self._dead_letter(record, record.value, exc)
-                    readings = []
+                    continue
                 for reading in readings:
                     try:
-                        window = state.windows.push(reading)
+                        window = push(reading)
                     except RecordError as exc:
                         self._dead_letter(record, encode_reading(reading.ts, reading.values), exc)
                         continue
-                    self.counters.readings += 1
-                    if window.full:
+                    accepted += 1
+                    if window.seen >= window.length:
                         pending.append((reading.stream_id, reading.ts, window.channels, window.values().copy()))
-                state.next_offset = record.offset + 1
+            if records:
+                state.next_offset = records[-1].offset + 1
+            self.counters.records += len(records)
+            self.counters.readings += accepted
             self._judge(state, pending)
             self._dirty.add(tp)
 

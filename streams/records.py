@@ -101,6 +101,9 @@ def _parse_reading(stream_id: str, body: object) -> Reading:
     return Reading(stream_id, ts, {str(k): _parse_value(str(k), v) for k, v in sorted(named.items())})
 
 
+_NUMBER = (int, float)  # exact types: bool is an int subclass and is refused below
+
+
 def _load_json(value: bytes) -> object:
     """orjson for speed; the standard parser for what orjson refuses but Python's JSON reads
     (NaN, Infinity, huge integers), so those get their precise reason, not ``not_json``."""
@@ -126,6 +129,10 @@ def parse_series_message(key: bytes | None, value: bytes | None, max_bytes: int)
     if size > max_bytes:
         raise RecordError(OVERSIZE, f"the value is {size} bytes, over the limit of {max_bytes}")
     body = _load_json(value or b"")
+    if type(body) is dict and len(body) == 2:  # the common {"ts": number, "value": number}, checked inline
+        ts, number = body.get("ts"), body.get("value")
+        if type(ts) in _NUMBER and type(number) in _NUMBER and math.isfinite(ts) and math.isfinite(number):
+            return [Reading(stream_id, float(ts), {DEFAULT_CHANNEL: float(number)})]
     if isinstance(body, dict) and "readings" in body:
         batch = body["readings"]
         if not isinstance(batch, list) or not batch:

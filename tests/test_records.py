@@ -1,7 +1,11 @@
+import json
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from streams import records as r
-from streams.records import RecordError, Reading, parse_series_message
+from streams.records import RecordError, Reading, _parse_reading, parse_series_message
 
 LIMIT = 10_000
 
@@ -55,3 +59,23 @@ def test_one_bad_reading_rejects_the_whole_batch_message():
 def test_encode_reading_round_trips():
     for values in ({"value": 1.5}, {"cpu": 1.0, "mem": 2.0}):
         assert parse(r.encode_reading(7.0, values)) == [Reading("node-1", 7.0, values)]
+
+
+_scalars = st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True), st.booleans(),
+                     st.text(max_size=3), st.none())
+
+
+@given(ts=_scalars, value=_scalars)
+def test_the_fast_path_for_one_value_agrees_with_the_general_parser(ts, value):
+    """{"ts", "value"} messages skip the general parser; they must get its exact outcome."""
+    body = {"ts": ts, "value": value}
+    raw = json.dumps(body).encode()  # NaN/Infinity written the way Python's JSON writes them
+    try:
+        expected = [_parse_reading("s", json.loads(raw))]
+    except RecordError as exc:
+        expected = exc.reason
+    try:
+        got = parse_series_message(b"s", raw, max_bytes=1024)
+    except RecordError as exc:
+        got = exc.reason
+    assert got == expected
