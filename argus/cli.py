@@ -106,6 +106,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def cmd_train_gate(args: argparse.Namespace) -> int:
+    from argus.train_gate import run
+
+    return run(args)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="argus", description="Streaming anomaly detection on Kafka.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -158,6 +164,12 @@ def _parser() -> argparse.ArgumentParser:
 
     add_arguments(p)
     p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("train-gate", help="train the mixture's gate from labelled series")
+    from argus.train_gate import add_arguments as train_gate_arguments
+
+    train_gate_arguments(p)
+    p.set_defaults(run=cmd_train_gate)
     return parser
 
 

@@ -38,6 +38,7 @@ class DetectorConfig:
     embedder: str = "window_stats"  # or "chronos"
     chronos_model: str = ""  # a hub id or a local folder, for embedder: chronos
     pooling: str = "mean"  # chronos: "mean" of the window's positions or the summary "token"
+    gate: str = ""  # mixture: a gate file from `argus train-gate` (empty: the unsupervised mean)
     device: str = "cpu"  # cpu, cuda, cuda:N, or auto (cuda when there is one)
     # torch's CPU threads per worker; 1 leaves the cores to the Kafka client and to more
     # workers (scale out with processes in one group); raise it for heavy embedders on CPU

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -29,6 +30,8 @@ def detector_factory(config: Config) -> Callable[[], SeriesDetector]:
     d, t = config.detector, config.threshold
     if d.name not in DETECTORS:
         raise ConfigError(f"unknown detector '{d.name}' (known: {', '.join(DETECTORS)})")
+    if d.gate and not Path(d.gate).is_file():
+        raise ConfigError(f"detector.gate: no gate file at {d.gate} (make one with `argus train-gate`)")
     if d.cpu_threads < 1:
         raise ConfigError(f"detector.cpu_threads must be at least 1, got {d.cpu_threads}")
 
@@ -44,9 +47,12 @@ def detector_factory(config: Config) -> Callable[[], SeriesDetector]:
             return LOFScorer(device=device)
         if d.name == "self_similarity":
             return SelfSimilarityScorer(device=device)
-        if d.name == "mixture":  # the experts above, normalised and averaged (unsupervised gate)
-            return MixtureOfExperts({"halfspace": trees(), "lof": LOFScorer(device=device),
-                                     "self_similarity": SelfSimilarityScorer(device=device)})
+        if d.name == "mixture":  # the experts above, normalised, then averaged or gated
+            mixture = MixtureOfExperts({"halfspace": trees(), "lof": LOFScorer(device=device),
+                                        "self_similarity": SelfSimilarityScorer(device=device)})
+            if d.gate:
+                mixture.load_gate(d.gate)
+            return mixture
         return trees()
 
     def make() -> SeriesDetector:

@@ -30,10 +30,13 @@ into one score:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from detectors.memory import load_state, save_state
 
 _EPS = 1e-9
 MIN_HISTORY = 30  # earlier scores an expert needs before its z-scores count
@@ -135,6 +138,23 @@ class MixtureOfExperts:
             losses.append(float(loss.detach()))
         self.gate = gate.eval()
         return losses
+
+    def save_gate(self, path: str | Path) -> None:
+        """The trained gate alone, as one safetensors file (to ship to every worker)."""
+        if self.gate is None:
+            raise ValueError("no gate has been trained (fit_gate) yet")
+        meta = {"experts": list(self.experts), "shape": [self.gate.net[0].in_features, self.gate.net[0].out_features]}
+        save_state(path, dict(self.gate.state_dict()), meta)
+
+    def load_gate(self, path: str | Path) -> None:
+        """A gate saved by :meth:`save_gate` for a mixture of the same experts."""
+        tensors, meta = load_state(path)
+        if meta.get("experts") != list(self.experts):
+            raise ValueError(f"{path} is a gate for experts {meta.get('experts')}, not {list(self.experts)}")
+        inputs, hidden = meta["shape"]
+        gate = Gate(len(self.experts), inputs - len(self.experts), hidden)
+        gate.load_state_dict(tensors)
+        self.gate = gate.eval()
 
     def state_dict(self) -> dict:
         gate = None
