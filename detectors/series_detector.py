@@ -41,9 +41,14 @@ class SeriesDetector:
 
 
 def _explain(channels: Sequence[str], window: np.ndarray) -> dict:
-    """The channel whose last point strays furthest from the rest of its window, in stds."""
+    """Which channels drove it: the one whose last point strays furthest from the rest of its
+    window (in stds), its value, and every channel's deviation when there are several."""
     history = window[:, :-1].astype(np.float64)
     spread = history.std(axis=-1) + 1e-9 + 1e-3 * np.abs(history).mean(axis=-1)
     deviation = np.abs(window[:, -1] - history.mean(axis=-1)) / spread
     worst = int(deviation.argmax())
-    return {"channel": channels[worst], "value": float(window[worst, -1]), "deviation": round(float(deviation[worst]), 3)}
+    explanation = {"channel": channels[worst], "value": float(window[worst, -1]), "deviation": round(float(deviation[worst]), 3)}
+    if len(channels) > 1:
+        order = np.argsort(-deviation)
+        explanation["channels"] = {channels[i]: round(float(deviation[i]), 3) for i in order}
+    return explanation

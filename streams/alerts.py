@@ -44,7 +44,7 @@ class Alert:
         from datetime import datetime, timezone
 
         when = datetime.fromtimestamp(self.start, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-        what = ", ".join(f"{k}={v}" for k, v in self.explanation.items())
+        what = ", ".join(f"{k}={_short(v)}" for k, v in self.explanation.items())
         span = f"{self.end - self.start:.0f}s" if self.status == "closed" else "ongoing"
         return (f"[{self.status:6}] {self.source} at {when} UTC ({span}) score {self.score:.3f} > "
                 f"{self.threshold:.3f} [{what}] id={self.id}")
@@ -52,6 +52,13 @@ class Alert:
     @classmethod
     def from_json(cls, raw: bytes) -> "Alert":
         return cls(**json.loads(raw))
+
+
+def _short(value: object) -> str:
+    """A dict (e.g. deviations by channel) as its first three items, anything else as is."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {v}" for k, v in list(value.items())[:3]) + (", ...}" if len(value) > 3 else "}")
+    return str(value)
 
 
 @dataclass

@@ -65,6 +65,7 @@ def test_injected_anomaly_raises_one_overlapping_alert_and_clean_stream_none(tmp
     overlapping = [a for a in alerts.values() if a.source == "node-000" and a.start <= label[1] and a.end >= label[0]]
     assert len(overlapping) == 1, alerts
     assert overlapping[0].explanation["channel"] == "cpu"
+    assert list(overlapping[0].explanation["channels"])[0] == "cpu"  # every channel, the driver first
     assert not [a for a in alerts.values() if a.source == "node-001"]
     assert pipeline.counters.scored == len(readings) - 2 * (config.detector.window - 1)
 

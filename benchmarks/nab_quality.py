@@ -1,0 +1,237 @@
+"""Detection quality on the 58 NAB series, offline (no Kafka), every detector side by side.
+
+    nice -n 19 .venv/bin/python benchmarks/nab_quality.py [--series realKnownCause] [--limit 5]
+        [--detectors hst lof] [--raw] [--out nab-scores/]
+
+Each series is cut into windows of its last ``--window`` values (L, default 32, the serve
+default); window i ends at point i + L - 1 and its score lands there, so the first L - 1 points
+score 0. Every detector starts fresh on every series and sees its points in order, scoring
+each window before learning it (streaming, as in ``argus serve``). Detectors:
+
+- ``hst``: ours, HalfSpaceTreesScorer on WindowStatsEmbedder vectors (the serve default);
+- ``river-hst``: the anchor, river's ``MinMaxScaler | HalfSpaceTrees`` on the raw value, one point
+  at a time (every point scored; seed 42);
+- ``sklearn-lof``: scikit-learn ``LocalOutlierFactor(n_neighbors=20, novelty=True)`` on the raw
+  windows, refitted on the last 1000 windows every 64 windows (the issue's baseline; the same
+  memory policy as ours);
+- ``lof``: ours, LOFScorer (k 20, memory 1000, refit every 64) on WindowStats vectors;
+- ``ssm-spectral``, ``ssm-mean``, ``ssm-topk``: SelfSimilarityScorer (window 64, top-k 5, rank 2:
+  WindowStats vectors have 4 dimensions and the spectral score needs rank < dim) on WindowStats
+  vectors, all three from one pass (their seconds are that pass's);
+- with ``--raw``, also ``lof-raw`` and ``ssm-*-raw`` (rank 5) on z-normalised raw windows.
+
+Metrics (evaluation/): VUS-PR (window 100), PATE (buffers 100 + 100) and AUC-PR per series, the
+mean over the series that have labels; the NAB standard score over the corpus with NAB's
+threshold optimisation (one threshold for the corpus, on the raw scores). Seconds are the
+detectors' own (embedding included, metrics not). ``--out`` writes each detector's scores as
+``<out>/<detector>/<category>/<name>.csv`` (``timestamp,anomaly_score``), which
+``argus evaluate --scores <out>/<detector> --labels .../combined_windows.json`` reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from river import anomaly, compose, preprocessing
+from sklearn.neighbors import LocalOutlierFactor
+
+from detectors.halfspace import HalfSpaceTreesScorer
+from detectors.lof import LOFScorer
+from detectors.self_similarity import SCORES, SelfSimilarityScorer
+from detectors.window_stats import WindowStatsEmbedder
+from evaluation.auc import auc_pr
+from evaluation.dataset import label_intervals
+from evaluation.inputs import load_labels, load_series
+from evaluation.nab import nab_score
+from evaluation.pate import pate
+from evaluation.vus import vus_pr
+
+NAB = Path(__file__).resolve().parents[2] / "shared" / "data" / "NAB"
+LOF_K, LOF_MEMORY, LOF_REFIT = 20, 1000, 64
+SSM_WINDOW, SSM_TOP_K = 64, 5
+METRICS = ("vus_pr", "pate", "auc_pr", "nab")
+
+Runner = Callable[[np.ndarray, int], dict[str, np.ndarray]]  # values, L -> {detector: window scores}
+
+
+def windows_of(values: np.ndarray, length: int) -> np.ndarray:
+    """(N - L + 1, L) windows of a series, window i ending at point i + L - 1."""
+    return np.lib.stride_tricks.sliding_window_view(values.astype(np.float64), length)
+
+
+def window_stats(values: np.ndarray, length: int) -> torch.Tensor:
+    return WindowStatsEmbedder().embed(torch.from_numpy(windows_of(values, length)[:, None, :].copy()))
+
+
+def z_normalised(values: np.ndarray, length: int) -> np.ndarray:
+    """Each window less its mean over its std (flat windows become zeros)."""
+    w = windows_of(values, length)
+    std = w.std(axis=1, keepdims=True)
+    return (w - w.mean(axis=1, keepdims=True)) / np.where(std > 0, std, 1)
+
+
+def run_hst(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
+    return {"hst": HalfSpaceTreesScorer().score_and_learn(window_stats(values, length))}
+
+
+def run_river_hst(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
+    """river's own pipeline, one raw value at a time; returns one score per point."""
+    model = compose.Pipeline(preprocessing.MinMaxScaler(), anomaly.HalfSpaceTrees(seed=42))
+    scores = np.zeros(values.size)
+    for i, value in enumerate(values.tolist()):
+        x = {"value": value}
+        scores[i] = model.score_one(x)
+        model.learn_one(x)
+    return {"river-hst": scores}
+
+
+def run_sklearn_lof(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
+    """scikit-learn's novelty LOF on raw windows: the first k + 1 windows score 0, then each
+    block of LOF_REFIT windows is scored by a LOF fitted on the last LOF_MEMORY before it."""
+    w = windows_of(values, length)
+    scores = np.zeros(len(w))
+    start = LOF_K + 1
+    while start < len(w):
+        model = LocalOutlierFactor(n_neighbors=LOF_K, novelty=True).fit(w[max(0, start - LOF_MEMORY):start])
+        scores[start:start + LOF_REFIT] = -model.score_samples(w[start:start + LOF_REFIT])
+        start += LOF_REFIT
+    return {"sklearn-lof": scores}
+
+
+def run_lof(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
+    scorer = LOFScorer(k=LOF_K, capacity=LOF_MEMORY, refit_every=LOF_REFIT)
+    return {"lof": scorer.score_and_learn(window_stats(values, length))}
+
+
+def run_ssm(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
+    scorer = SelfSimilarityScorer(window=SSM_WINDOW, rank=2, top_k=SSM_TOP_K)
+    return {f"ssm-{name}": s for name, s in scorer.scores_and_learn(window_stats(values, length)).items()}
+
+
+def run_lof_raw(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
+    scorer = LOFScorer(k=LOF_K, capacity=LOF_MEMORY, refit_every=LOF_REFIT)
+    return {"lof-raw": scorer.score_and_learn(z_normalised(values, length))}
+
+
+def run_ssm_raw(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
+    scorer = SelfSimilarityScorer(window=SSM_WINDOW, rank=5, top_k=SSM_TOP_K)
+    return {f"ssm-{name}-raw": s for name, s in scorer.scores_and_learn(z_normalised(values, length)).items()}
+
+
+RUNNERS: dict[str, Runner] = {"hst": run_hst, "river-hst": run_river_hst, "sklearn-lof": run_sklearn_lof,
+                              "lof": run_lof, "ssm": run_ssm}
+RAW_RUNNERS: dict[str, Runner] = {"lof-raw": run_lof_raw, "ssm-raw": run_ssm_raw}
+
+
+def aligned(scores: np.ndarray, n: int) -> np.ndarray:
+    """Window scores placed at each window's last point; the first points (no full window) 0."""
+    out = np.zeros(n)
+    out[n - scores.size:] = scores
+    return out
+
+
+def metric_row(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """Per-series metrics; NaN where the series has no labelled point."""
+    if not y_true.any():
+        return {"vus_pr": math.nan, "pate": math.nan, "auc_pr": math.nan}
+    return {"vus_pr": vus_pr(y_true, scores), "pate": pate(y_true, scores), "auc_pr": auc_pr(y_true, scores)}
+
+
+def load_corpus(root: Path, patterns: list[str], limit: int | None) -> list[tuple[str, np.ndarray, np.ndarray, list]]:
+    """(name, times, values, label intervals) of the NAB series whose name holds any pattern."""
+    series = load_series(root / "data")
+    labels = load_labels(root / "labels" / "combined_windows.json")
+    names = [n for n in sorted(series) if not patterns or any(p in n for p in patterns)][:limit]
+    if not names:
+        raise SystemExit(f"no NAB series under {root / 'data'} match {patterns}")
+    return [(n, series[n][0], series[n][1], label_intervals(n, labels.get(n, []), series[n][0], series[n][2]))
+            for n in names]
+
+
+def write_scores(out: Path, detector: str, name: str, times: np.ndarray, scores: np.ndarray) -> None:
+    path = out / detector / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stamps = np.datetime_as_string((times * 1e6).astype("datetime64[us]"), unit="s")
+    rows = "\n".join(f"{t.replace('T', ' ')},{s!r}" for t, s in zip(stamps, scores.tolist()))
+    path.write_text(f"timestamp,anomaly_score\n{rows}\n")
+
+
+def benchmark(corpus: list, runners: dict[str, Runner], length: int, out: Path | None) -> dict[str, dict[str, float]]:
+    """{detector: {metric: value, 'seconds': s}} over the corpus."""
+    per_series: dict[str, list[dict[str, float]]] = {}
+    scores: dict[str, dict[str, np.ndarray]] = {}
+    seconds: dict[str, float] = {}
+    for name, times, values, intervals in corpus:
+        y_true = np.zeros(values.size, dtype=np.int64)
+        for start, end in intervals:
+            y_true[start:end + 1] = 1
+        for runner_name, runner in runners.items():
+            started = time.perf_counter()
+            results = runner(values, length)
+            spent = time.perf_counter() - started
+            for detector, window_scores in results.items():
+                series_scores = aligned(window_scores, values.size)
+                seconds[detector] = seconds.get(detector, 0.0) + spent
+                scores.setdefault(detector, {})[name] = series_scores
+                per_series.setdefault(detector, []).append(metric_row(y_true, series_scores))
+                if out is not None:
+                    write_scores(out, detector, name, times, series_scores)
+        print(f"  {name} ({values.size} points)", flush=True)
+    windows = {name: intervals for name, _, _, intervals in corpus}
+    table = {}
+    for detector, rows in per_series.items():
+        table[detector] = {m: float(np.nanmean([row[m] for row in rows])) for m in METRICS[:-1]}
+        table[detector]["nab"] = nab_score(windows, scores[detector], profile="standard").score
+        table[detector]["seconds"] = seconds[detector]
+    return table
+
+
+def markdown(table: dict[str, dict[str, float]], shared: dict[str, str]) -> str:
+    lines = ["| detector | VUS-PR | PATE | AUC-PR | NAB standard | seconds |", "|---|---|---|---|---|---|"]
+    for detector, row in table.items():
+        note = f" ({shared[detector]})" if detector in shared else ""
+        lines.append(f"| {detector} | {row['vus_pr']:.4f} | {row['pate']:.4f} | {row['auc_pr']:.4f} | "
+                     f"{row['nab']:.2f} | {row['seconds']:.1f}{note} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=NAB, help="the NAB folder (data/, labels/)")
+    parser.add_argument("--window", type=int, default=32, help="window length L")
+    parser.add_argument("--series", nargs="*", default=[], help="only series whose name holds one of these")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N series (sorted by name)")
+    parser.add_argument("--detectors", nargs="*", default=list(RUNNERS),
+                        help=f"runners to run (default all of {', '.join(RUNNERS)}; also {', '.join(RAW_RUNNERS)})")
+    parser.add_argument("--raw", action="store_true", help="also run LOF and self-similarity on z-normalised windows")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--out", type=Path, default=None, help="write per-detector per-series scores here")
+    args = parser.parse_args()
+    known = {**RUNNERS, **RAW_RUNNERS}
+    unknown = [d for d in args.detectors if d not in known]
+    if unknown:
+        parser.error(f"unknown detector {unknown[0]!r} (known: {', '.join(known)})")
+    if args.window < 4:
+        parser.error(f"--window must be at least 4, got {args.window}")
+    chosen = {name: known[name] for name in args.detectors}
+    if args.raw:
+        chosen.update(RAW_RUNNERS)
+    torch.set_num_threads(args.threads)
+    corpus = load_corpus(args.data, args.series, args.limit)
+    print(f"{len(corpus)} series, {sum(v.size for _, _, v, _ in corpus)} points, L = {args.window}", flush=True)
+    started = time.perf_counter()
+    table = benchmark(corpus, chosen, args.window, args.out)
+    shared = {f"ssm-{s}{tail}": f"one pass for the three ssm{tail}" for s in SCORES for tail in ("", "-raw")}
+    print()
+    print(markdown(table, shared))
+    print(f"\n{len(corpus)} series, L = {args.window}, {time.perf_counter() - started:.0f} s in all")
+
+
+if __name__ == "__main__":
+    main()
