@@ -1,1 +1,5 @@
-"""Placeholder package; see the open issues."""
+"""Camera clips: decoding (decord), clip cutting and labelled anomalies, clip encoders, frame scores.
+
+See docs/video.md. Nothing here knows Kafka: ``streams`` hands clips in, ``detectors`` scores
+the clip vectors.
+"""

