@@ -47,10 +47,15 @@ class DetectorConfig:
 
 @dataclass
 class ThresholdConfig:
-    quantile: float = 0.995
-    margin: float = 1.0
-    history: int = 2000
-    warmup: int = 300
+    kind: str = "rolling"  # rolling (quantile + margin), spot or dspot (extreme value theory)
+    quantile: float = 0.995  # rolling
+    margin: float = 1.0  # rolling
+    history: int = 2000  # rolling
+    warmup: int = 300  # rolling
+    q: float = 0.001  # spot/dspot: target alert rate
+    calibration: int = 1000  # spot/dspot: scores before the first threshold
+    level: float = 0.98  # spot/dspot: quantile above which scores are peaks
+    depth: int = 20  # dspot: scores in the moving average that is subtracted
 
 
 @dataclass

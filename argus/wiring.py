@@ -15,6 +15,7 @@ from detectors.mixture import MixtureOfExperts
 from detectors.self_similarity import SelfSimilarityScorer
 from detectors.scaling import MinMaxScaled
 from detectors.series_detector import SeriesDetector
+from detectors.spot import SPOTThreshold
 from detectors.thresholds import RollingQuantileThreshold
 from detectors.window_stats import WindowStatsEmbedder
 from streams.checkpoints import CheckpointStore
@@ -23,6 +24,7 @@ from streams.pipeline import PipelineSettings, SeriesPipeline
 
 DETECTORS = ("halfspace", "lof", "self_similarity", "mixture")
 EMBEDDERS = ("window_stats", "chronos")
+THRESHOLDS = ("rolling", "spot", "dspot")
 
 
 def detector_factory(config: Config) -> Callable[[], SeriesDetector]:
@@ -32,6 +34,13 @@ def detector_factory(config: Config) -> Callable[[], SeriesDetector]:
         raise ConfigError(f"unknown detector '{d.name}' (known: {', '.join(DETECTORS)})")
     if d.gate and not Path(d.gate).is_file():
         raise ConfigError(f"detector.gate: no gate file at {d.gate} (make one with `argus train-gate`)")
+    if t.kind not in THRESHOLDS:
+        raise ConfigError(f"unknown threshold.kind '{t.kind}' (known: {', '.join(THRESHOLDS)})")
+    if t.kind != "rolling":
+        try:
+            SPOTThreshold(q=t.q, calibration=t.calibration, level=t.level, depth=t.depth if t.kind == "dspot" else 0)
+        except ValueError as exc:
+            raise ConfigError(f"threshold: {exc}") from None
     if d.cpu_threads < 1:
         raise ConfigError(f"detector.cpu_threads must be at least 1, got {d.cpu_threads}")
 
@@ -55,8 +64,13 @@ def detector_factory(config: Config) -> Callable[[], SeriesDetector]:
             return mixture
         return trees()
 
+    def threshold():
+        if t.kind == "rolling":
+            return RollingQuantileThreshold(t.quantile, t.margin, t.history, t.warmup)
+        return SPOTThreshold(q=t.q, calibration=t.calibration, level=t.level, depth=t.depth if t.kind == "dspot" else 0)
+
     def make() -> SeriesDetector:
-        return SeriesDetector(d.name, embedder, scorer(), RollingQuantileThreshold(t.quantile, t.margin, t.history, t.warmup))
+        return SeriesDetector(d.name, embedder, scorer(), threshold())
 
     return make
 

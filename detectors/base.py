@@ -33,6 +33,16 @@ class Scorer(Protocol):
     def load_state_dict(self, state: dict) -> None: ...
 
 
+class Threshold(Protocol):
+    """Per-stream thresholds (rolling quantile, SPOT/DSPOT): judges each stream's scores in order."""
+
+    def judge(self, stream_id: str, score: float) -> tuple[float, bool]: ...
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
 @dataclass(frozen=True)
 class Verdict:
     """What a detector says about one window."""

@@ -7,14 +7,13 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from detectors.base import Embedder, Scorer, Verdict
-from detectors.thresholds import RollingQuantileThreshold
+from detectors.base import Embedder, Scorer, Threshold, Verdict
 
 
 class SeriesDetector:
     """Judges windows of many streams at once; its learned state round-trips through state_dict."""
 
-    def __init__(self, name: str, embedder: Embedder, scorer: Scorer, threshold: RollingQuantileThreshold):
+    def __init__(self, name: str, embedder: Embedder, scorer: Scorer, threshold: Threshold):
         self.name = name
         self.embedder = embedder
         self.scorer = scorer

@@ -73,7 +73,7 @@ class _Stream:
     peaks: np.ndarray  # ring of the latest excesses over t (empty until calibrated)
     censored: np.ndarray  # 1 where the peak was an alert: its excess is at least that
     recent: np.ndarray  # DSPOT: ring of the last `depth` learned raw scores
-    learned: int = 0  # scores ever learned (window fill and calibration included)
+    learned: int = 0  # scores that entered the DSPOT window (all but alerts and non-finite ones)
     n: int = 0  # scores learned since calibration began (the paper's n)
     peak_count: int = 0  # peaks ever (the paper's N_t)
     since_refit: int = 0
@@ -120,7 +120,7 @@ class SPOTThreshold:
         relative = score - drift
         if s.calibrated:
             alert = relative > s.z
-            self._learn(s, min(relative, s.z), censored=alert)
+            self._learn(s, s.z if alert else relative, censored=alert)
             if alert:
                 return threshold, True
         elif ready:
@@ -167,7 +167,8 @@ class SPOTThreshold:
         peaks, censored = s.peaks[held], s.censored[held].astype(bool)
         if (~censored).sum() >= 2:  # else (alerts only, lately) keep the last fit
             s.gamma, s.sigma = fit_gpd(peaks[~censored], peaks[censored])
-            s.z = s.t + gpd_excess_quantile(s.gamma, s.sigma, self.q * s.n / s.peak_count)
+            tail = self.q * s.n / s.peak_count  # >= 1 once scores above t grow rarer than q: z = t
+            s.z = s.t + max(0.0, gpd_excess_quantile(s.gamma, s.sigma, tail))
         s.since_refit = 0
 
     _COUNTERS = ("learned", "n", "peak_count", "since_refit", "calibrated", "t", "gamma", "sigma", "z")

@@ -64,3 +64,21 @@ def test_other_scorers_keep_a_memory_per_stream_and_checkpoint(name, tmp_path):
     windows = rng.normal(size=(6, 1, 32)).astype(np.float32)
     assert [v.score for v in restored.judge(["a", "b"] * 3, [("x",)] * 6, windows)] == \
         [v.score for v in detector.judge(["a", "b"] * 3, [("x",)] * 6, windows)]
+
+
+@pytest.mark.parametrize("kind", ["spot", "dspot"])
+def test_extreme_value_thresholds_come_from_the_config(kind):
+    config = load_config(None, {"threshold.kind": kind, "threshold.calibration": 100, "threshold.level": 0.9,
+                                "threshold.q": 0.01})
+    detector = detector_factory(config)()
+    rng = np.random.default_rng(4)
+    verdicts = detector.judge(["s"] * 300, [("x",)] * 300, rng.normal(size=(300, 1, 32)).astype(np.float32))
+    assert np.isinf(verdicts[0].threshold) and np.isfinite(verdicts[-1].threshold)  # calibrated after 100 scores
+    assert (detector.threshold.depth > 0) == (kind == "dspot")
+
+
+def test_bad_threshold_options_are_one_line_config_errors():
+    with pytest.raises(ConfigError, match="unknown threshold.kind 'evt'"):
+        detector_factory(load_config(None, {"threshold.kind": "evt"}))
+    with pytest.raises(ConfigError, match="threshold:"):
+        detector_factory(load_config(None, {"threshold.kind": "spot", "threshold.q": 2.0}))
