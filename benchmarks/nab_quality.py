@@ -47,6 +47,7 @@ from sklearn.neighbors import LocalOutlierFactor
 
 from detectors.halfspace import HalfSpaceTreesScorer
 from detectors.lof import LOFScorer
+from detectors.mixture import MixtureOfExperts
 from detectors.self_similarity import SCORES, SelfSimilarityScorer
 from detectors.spot import SPOTThreshold
 from detectors.window_stats import WindowStatsEmbedder
@@ -120,6 +121,15 @@ def run_ssm(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
     return {f"ssm-{name}": s for name, s in scorer.scores_and_learn(window_stats(values, length)).items()}
 
 
+def run_mixture(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
+    """Argus's mixture (unsupervised gate) of the three experts above, on window statistics."""
+    mixture = MixtureOfExperts({
+        "hst": HalfSpaceTreesScorer(), "lof": LOFScorer(k=LOF_K, capacity=LOF_MEMORY, refit_every=LOF_REFIT),
+        "ssm": SelfSimilarityScorer(window=SSM_WINDOW, rank=2, top_k=SSM_TOP_K, score="mean"),
+    })
+    return {"mixture": mixture.score_and_learn(window_stats(values, length))}
+
+
 def run_lof_raw(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
     scorer = LOFScorer(k=LOF_K, capacity=LOF_MEMORY, refit_every=LOF_REFIT)
     return {"lof-raw": scorer.score_and_learn(z_normalised(values, length))}
@@ -131,7 +141,7 @@ def run_ssm_raw(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
 
 
 RUNNERS: dict[str, Runner] = {"hst": run_hst, "river-hst": run_river_hst, "sklearn-lof": run_sklearn_lof,
-                              "lof": run_lof, "ssm": run_ssm}
+                              "lof": run_lof, "ssm": run_ssm, "mixture": run_mixture}
 RAW_RUNNERS: dict[str, Runner] = {"lof-raw": run_lof_raw, "ssm-raw": run_ssm_raw}
 
 
