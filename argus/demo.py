@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,7 +17,7 @@ import yaml
 from argus.config import load_config
 from streams.alert_feed import follow_alerts
 from streams.alerts import Alert
-from streams.broker import LocalBroker
+from streams.broker import LocalBroker, free_port_pair
 from streams.kafka_clients import ensure_topics, group_lag, make_producer
 from streams.replay import collect_csv_series, interleave, nab_labels, publish
 from streams.synthetic import make_cluster
@@ -27,19 +26,13 @@ FULL = dict(nodes=16, length=3000, nab_series=None)
 SHORT = dict(nodes=4, length=1500, nab_series=1)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_demo(out: Path, nab: Path, short: bool = False, port: int = 0) -> int:
     """Run the demo; leave alerts.jsonl, labels.json and the config in ``out``. Returns 0."""
     plan = SHORT if short else FULL
     out.mkdir(parents=True, exist_ok=True)
     for previous in ("broker", "state"):  # every demo starts from an empty broker and no state
         shutil.rmtree(out / previous, ignore_errors=True)
-    broker = LocalBroker(out / "broker", port or _free_port())
+    broker = LocalBroker(out / "broker", port or free_port_pair())
     print(f"starting a local Kafka broker at {broker.bootstrap} ...", flush=True)
     broker.start()
     serve = None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,7 +16,7 @@ import numpy as np
 import yaml
 
 from argus.config import Config, load_config
-from streams.broker import LocalBroker
+from streams.broker import LocalBroker, free_port_pair
 from streams.kafka_clients import ensure_topics, make_producer
 
 
@@ -27,11 +26,8 @@ def broker(bootstrap: str | None = None) -> Iterator[str]:
     if bootstrap:
         yield bootstrap
         return
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     with tempfile.TemporaryDirectory(prefix="argus-bench-") as home:
-        local = LocalBroker(Path(home), port)
+        local = LocalBroker(Path(home), free_port_pair())
         local.start()
         try:
             yield local.bootstrap

@@ -190,3 +190,18 @@ def _metadata_ready(bootstrap: str) -> bool:
         return False
     finally:
         admin.close()
+
+
+def free_port_pair() -> int:
+    """A port P such that P (clients) and P + 1 (the controller) are both free right now."""
+    for _ in range(100):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = first.getsockname()[1]
+            with socket.socket() as second:
+                try:
+                    second.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+                return port
+    raise BrokerError("found no two adjacent free ports on 127.0.0.1")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import uuid
@@ -11,22 +10,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streams.broker import LocalBroker
+from streams.broker import LocalBroker, free_port_pair
 
 # scripts that run in the PATE reference's own venv, not in this one
 collect_ignore_glob = ["fixtures/*"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory):
     """A real KRaft broker on a free port, started once for the session."""
-    broker = LocalBroker(tmp_path_factory.mktemp("broker"), free_port())
+    broker = LocalBroker(tmp_path_factory.mktemp("broker"), free_port_pair())
     broker.start()
     yield broker
     broker.stop()

@@ -14,9 +14,9 @@ from kafka import TopicPartition
 from argus.cli import main
 from argus.config import load_config
 from argus.wiring import build_pipeline
-from conftest import free_port, start_serve, write_config
+from conftest import start_serve, write_config
 from detectors.chronos_models import save_random_model
-from streams.broker import LocalBroker
+from streams.broker import LocalBroker, free_port_pair
 from streams.alert_feed import follow_alerts
 from streams.deadletter import read_headers
 from streams.kafka_clients import ensure_topics, make_consumer, make_producer, wait_until_committed
@@ -196,7 +196,7 @@ def test_two_workers_split_the_partitions_and_the_survivor_takes_over(tmp_path, 
 def test_serve_resumes_by_itself_after_the_broker_restarts(tmp_path, argus_config):
     readings = _cluster_readings()
     expected = _reference_alerts(tmp_path, argus_config, readings)
-    broker = LocalBroker(tmp_path / "own-broker", free_port())
+    broker = LocalBroker(tmp_path / "own-broker", free_port_pair())
     broker.start()
     try:
         config = _config(tmp_path, {**argus_config, "kafka": {"bootstrap_servers": broker.bootstrap}})
