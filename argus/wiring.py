@@ -36,11 +36,16 @@ def detector_factory(config: Config) -> Callable[[], SeriesDetector]:
         raise ConfigError(f"detector.gate: no gate file at {d.gate} (make one with `argus train-gate`)")
     if t.kind not in THRESHOLDS:
         raise ConfigError(f"unknown threshold.kind '{t.kind}' (known: {', '.join(THRESHOLDS)})")
-    if t.kind != "rolling":
-        try:
-            SPOTThreshold(q=t.q, calibration=t.calibration, level=t.level, depth=t.depth if t.kind == "dspot" else 0)
-        except ValueError as exc:
-            raise ConfigError(f"threshold: {exc}") from None
+
+    def threshold():
+        if t.kind == "rolling":
+            return RollingQuantileThreshold(t.quantile, t.margin, t.history, t.warmup)
+        return SPOTThreshold(q=t.q, calibration=t.calibration, level=t.level, depth=t.depth if t.kind == "dspot" else 0)
+
+    try:
+        threshold()  # bad threshold options fail here, before any connection
+    except ValueError as exc:
+        raise ConfigError(f"threshold: {exc}") from None
     if d.cpu_threads < 1:
         raise ConfigError(f"detector.cpu_threads must be at least 1, got {d.cpu_threads}")
 
@@ -63,11 +68,6 @@ def detector_factory(config: Config) -> Callable[[], SeriesDetector]:
                 mixture.load_gate(d.gate)
             return mixture
         return trees()
-
-    def threshold():
-        if t.kind == "rolling":
-            return RollingQuantileThreshold(t.quantile, t.margin, t.history, t.warmup)
-        return SPOTThreshold(q=t.q, calibration=t.calibration, level=t.level, depth=t.depth if t.kind == "dspot" else 0)
 
     def make() -> SeriesDetector:
         return SeriesDetector(d.name, embedder, scorer(), threshold())

@@ -111,14 +111,22 @@ def run_sklearn_lof(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
     return {"sklearn-lof": scores}
 
 
+def lof_scores(vectors, name: str) -> dict[str, np.ndarray]:
+    return {name: LOFScorer(k=LOF_K, capacity=LOF_MEMORY, refit_every=LOF_REFIT).score_and_learn(vectors)}
+
+
+def ssm_scores(vectors, rank: int, suffix: str) -> dict[str, np.ndarray]:
+    """The three self-similarity scores from one pass (rank < the vectors' width)."""
+    scorer = SelfSimilarityScorer(window=SSM_WINDOW, rank=rank, top_k=SSM_TOP_K)
+    return {f"ssm-{name}{suffix}": s for name, s in scorer.scores_and_learn(vectors).items()}
+
+
 def run_lof(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
-    scorer = LOFScorer(k=LOF_K, capacity=LOF_MEMORY, refit_every=LOF_REFIT)
-    return {"lof": scorer.score_and_learn(window_stats(values, length))}
+    return lof_scores(window_stats(values, length), "lof")
 
 
 def run_ssm(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
-    scorer = SelfSimilarityScorer(window=SSM_WINDOW, rank=2, top_k=SSM_TOP_K)
-    return {f"ssm-{name}": s for name, s in scorer.scores_and_learn(window_stats(values, length)).items()}
+    return ssm_scores(window_stats(values, length), rank=2, suffix="")
 
 
 def run_mixture(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
@@ -131,13 +139,11 @@ def run_mixture(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
 
 
 def run_lof_raw(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
-    scorer = LOFScorer(k=LOF_K, capacity=LOF_MEMORY, refit_every=LOF_REFIT)
-    return {"lof-raw": scorer.score_and_learn(z_normalised(values, length))}
+    return lof_scores(z_normalised(values, length), "lof-raw")
 
 
 def run_ssm_raw(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
-    scorer = SelfSimilarityScorer(window=SSM_WINDOW, rank=5, top_k=SSM_TOP_K)
-    return {f"ssm-{name}-raw": s for name, s in scorer.scores_and_learn(z_normalised(values, length)).items()}
+    return ssm_scores(z_normalised(values, length), rank=5, suffix="-raw")
 
 
 RUNNERS: dict[str, Runner] = {"hst": run_hst, "river-hst": run_river_hst, "sklearn-lof": run_sklearn_lof,

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
 
 _TENSOR = "__tensor__"
@@ -57,8 +57,6 @@ class CheckpointStore:
         if not path.exists():
             return None
         try:
-            from safetensors import safe_open
-
             with safe_open(str(path), "np") as f:
                 skeleton = json.loads((f.metadata() or {})["state"])
             tensors = load_file(str(path))

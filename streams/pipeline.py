@@ -166,7 +166,7 @@ class SeriesPipeline:
                         self._dead_letter(record, encode_reading(reading.ts, reading.values), exc)
                         continue
                     accepted += 1
-                    if window.seen >= window.length:
+                    if window.full:
                         pending.append((reading.stream_id, reading.ts, window.channels, window.values().copy()))
             if records:
                 state.next_offset = records[-1].offset + 1
