@@ -54,8 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stopping.append(True))
     logging.getLogger("argus").info("serving %s -> %s (group %s)", t.series, t.alerts, config.group_id)
     pipeline.run(lambda: bool(stopping))
-    pipeline.consumer.close()
-    pipeline.producer.close()
+    pipeline.close()
     logging.getLogger("argus").info("stopped: %s", pipeline.status_line())
     return 0
 

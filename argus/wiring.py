@@ -20,7 +20,8 @@ from detectors.thresholds import RollingQuantileThreshold
 from detectors.window_stats import WindowStatsEmbedder
 from streams.checkpoints import CheckpointStore
 from streams.kafka_clients import make_consumer, make_producer
-from streams.pipeline import PipelineSettings, SeriesPipeline
+from streams.series_pipeline import SeriesProcessor, SeriesSettings
+from streams.worker import Outbox, PartitionedWorker
 
 DETECTORS = ("halfspace", "lof", "self_similarity", "mixture")
 EMBEDDERS = ("window_stats", "chronos")
@@ -105,15 +106,13 @@ def make_embedder(config: Config):
     raise ConfigError(f"unknown embedder '{d.embedder}' (known: {', '.join(EMBEDDERS)})")
 
 
-def build_pipeline(config: Config) -> SeriesPipeline:
+def build_pipeline(config: Config) -> PartitionedWorker:
+    """The series worker: the series topic in, alerts and dead letters out."""
     torch.set_num_threads(config.detector.cpu_threads)
-    settings = PipelineSettings(
-        series_topic=config.topics.series, alerts_topic=config.topics.alerts,
-        dead_letter_topic=config.topics.dead_letter, window=config.detector.window,
-        max_record_bytes=config.max_record_bytes, commit_interval_s=config.commit_interval_s,
-        min_run=config.alert.min_run, quiet_readings=config.alert.quiet_readings,
-    )
+    settings = SeriesSettings(window=config.detector.window, max_record_bytes=config.max_record_bytes,
+                              min_run=config.alert.min_run, quiet_readings=config.alert.quiet_readings)
     factory = detector_factory(config)
-    consumer = make_consumer(config.kafka, group_id=config.group_id)
-    producer = make_producer(config.kafka)
-    return SeriesPipeline(consumer, producer, settings, factory, CheckpointStore(config.state_dir, config.group_id))
+    outbox = Outbox(make_producer(config.kafka), config.topics.alerts, config.topics.dead_letter)
+    return PartitionedWorker(make_consumer(config.kafka, group_id=config.group_id), outbox, config.topics.series,
+                             SeriesProcessor(settings, factory, outbox), CheckpointStore(config.state_dir, config.group_id),
+                             commit_interval_s=config.commit_interval_s)

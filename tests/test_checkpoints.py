@@ -7,19 +7,20 @@ from argus.config import load_config
 from argus.wiring import detector_factory
 from streams.alerts import AlertTracker
 from streams.checkpoints import CheckpointError, CheckpointStore
-from streams.pipeline import PartitionState
+from streams.series_pipeline import SeriesState
+from streams.worker import PartitionState
 from streams.records import Reading
 from streams.windows import WindowStore
 
 
-def _state() -> PartitionState:
+def _state() -> SeriesState:
     config = load_config(None, {"detector.window_size": 20, "threshold.warmup": 30, "threshold.quantile": 0.9,
                                 "threshold.margin": 0.0})
     detector = detector_factory(config)()
-    return PartitionState(WindowStore(8), detector, AlertTracker(detector.name, 1, 3))
+    return SeriesState(WindowStore(8), detector, AlertTracker(detector.name, 1, 3))
 
 
-def _feed(state: PartitionState, readings: list[Reading]) -> list:
+def _feed(state: SeriesState, readings: list[Reading]) -> list:
     out = []
     for r in readings:
         window = state.windows.push(r)
@@ -40,16 +41,15 @@ def _readings(start: int, stop: int) -> list[Reading]:
 
 
 def test_a_restored_state_judges_exactly_like_the_original(tmp_path):
-    original = _state()
-    _feed(original, _readings(0, 120))
-    original.next_offset = 240
+    original = PartitionState(_state(), next_offset=240)
+    _feed(original.work, _readings(0, 120))
     store = CheckpointStore(tmp_path, "group")
     store.save("series", 3, original.state_dict())
-    restored = _state()
+    restored = PartitionState(_state())
     restored.load_state_dict(store.load("series", 3))
     assert restored.next_offset == 240
     later = _readings(120, 200)
-    assert _feed(restored, later) == _feed(original, later)
+    assert _feed(restored.work, later) == _feed(original.work, later)
     assert any(alert for _, alert in _feed(_state(), _readings(0, 200)))  # the comparison covers alerts
 
 

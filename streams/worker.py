@@ -1,9 +1,10 @@
-"""The series pipeline: records in, windows per stream, one detector call per batch, alerts out.
+"""A consumer-group worker: per-partition state, at-least-once delivery, checkpoints.
 
-Delivery is at-least-once: a partition's offset is committed only after its alerts and dead
-letters are acknowledged by the broker and its state is checkpointed at that offset. State
-(windows, detector, open alerts) is kept per Kafka partition, so a partition moves between
-workers whole and a replay after a crash recomputes the same alerts with the same ids.
+The worker owns the Kafka side of a pipeline: it polls, hands each partition's records to a
+processor (series windows, camera clips, ...), and commits a partition's offset only after the
+alerts and dead letters the processor sent are acknowledged by the broker and the partition's
+state is checkpointed at that offset. State is kept per Kafka partition, so a partition moves
+between workers whole, and a replay after a crash recomputes the same alerts with the same ids.
 """
 
 from __future__ import annotations
@@ -13,19 +14,17 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-import numpy as np
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.structs import OffsetAndMetadata
 
-from streams.alerts import AlertTracker
+from streams.alerts import Alert
 from streams.checkpoints import CheckpointStore
 from streams.deadletter import DeadLetter
-from streams.records import RecordError, encode_reading, parse_series_message
-from streams.windows import WindowStore
+from streams.records import RecordError
 
 log = logging.getLogger("argus.pipeline")
 
@@ -34,73 +33,112 @@ class DeliveryError(RuntimeError):
     """The broker did not acknowledge an alert or dead letter; the worker must not commit."""
 
 
-@dataclass(frozen=True)
-class PipelineSettings:
-    series_topic: str
-    alerts_topic: str
-    dead_letter_topic: str
-    window: int = 32
-    max_record_bytes: int = 1024 * 1024
-    commit_interval_s: float = 1.0
-    min_run: int = 1
-    quiet_readings: int = 5
-    poll_max_records: int = 5000
-
-
 @dataclass
-class PartitionState:
-    """Everything a partition's processing depends on, valid at ``next_offset``."""
-
-    windows: WindowStore
-    detector: Any
-    tracker: AlertTracker
-    next_offset: int | None = None
-
-    def state_dict(self) -> dict:
-        return {"windows": self.windows.state_dict(), "detector": self.detector.state_dict(),
-                "tracker": self.tracker.state_dict(), "next_offset": self.next_offset}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.windows.load_state_dict(state["windows"])
-        self.detector.load_state_dict(state["detector"])
-        self.tracker.load_state_dict(state["tracker"])
-        self.next_offset = state["next_offset"]
-
-
-@dataclass
-class PipelineCounters:
+class Counters:
     records: int = 0
-    readings: int = 0
+    readings: int = 0  # accepted units of work: series readings, or decoded clips
     scored: int = 0
     alerts: int = 0
     dead_letters: Counter = field(default_factory=Counter)
 
+    def line(self) -> str:
+        dead = sum(self.dead_letters.values())
+        return (f"records={self.records} readings={self.readings} scored={self.scored} alerts={self.alerts} "
+                f"dead_letters={dead} {dict(self.dead_letters) if dead else ''}").rstrip()
 
-class SeriesPipeline:
-    """Consumes series records and publishes alerts and dead letters; see the module doc."""
 
-    def __init__(
-        self, consumer: KafkaConsumer, producer: KafkaProducer, settings: PipelineSettings,
-        detector_factory: Callable[[], Any], checkpoints: CheckpointStore,
-    ):
-        self.consumer = consumer
+class Outbox:
+    """Everything a processor publishes (alerts, dead letters), kept until the broker acks it."""
+
+    def __init__(self, producer: KafkaProducer, alerts_topic: str, dead_letter_topic: str):
         self.producer = producer
-        self.settings = settings
-        self.detector_factory = detector_factory
-        self.checkpoints = checkpoints
-        self.states: dict[TopicPartition, PartitionState] = {}
-        self.counters = PipelineCounters()
+        self.alerts_topic = alerts_topic
+        self.dead_letter_topic = dead_letter_topic
+        self.counters = Counters()
         self._in_flight: list = []
+
+    def alert(self, alert: Alert) -> None:
+        self._send(self.alerts_topic, alert.id.encode(), alert.to_json())
+        self.counters.alerts += 1
+
+    def dead_letter(self, record, value: bytes | None, error: RecordError) -> None:
+        """``record`` is the consumer record it came from; ``value`` what is kept of it."""
+        letter = DeadLetter(record.key, value, error.reason, error.detail, record.topic, record.partition, record.offset)
+        self._send(self.dead_letter_topic, letter.key, letter.value, letter.headers())
+        self.counters.dead_letters[error.reason] += 1
+
+    def _send(self, topic: str, key: bytes | None, value: bytes | None, headers: list | None = None) -> None:
+        self._in_flight.append(self.producer.send(topic, key=key, value=value, headers=headers or []))
+
+    def confirm(self) -> None:
+        """Wait until the broker has every send, or DeliveryError if it refused any."""
+        self.producer.flush()
+        failed = [f.exception for f in self._in_flight if f.failed()]
+        self._in_flight = []
+        if failed:
+            raise DeliveryError(f"{len(failed)} alerts/dead letters were not acknowledged: {failed[0]}")
+
+    def discard(self) -> None:
+        self._in_flight = []
+
+
+class PartitionWork(Protocol):
+    """A processor's state for one partition (windows, detector, open alerts, ...)."""
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+class Processor(Protocol):
+    """Turns one partition's records into alerts and dead letters, through an Outbox."""
+
+    def new_state(self) -> PartitionWork: ...
+
+    def process(self, state: PartitionWork, records: list) -> None: ...
+
+
+@dataclass
+class PartitionState:
+    """A partition's work, valid at ``next_offset``; checkpoints hold both."""
+
+    work: Any
+    next_offset: int | None = None
+
+    def state_dict(self) -> dict:
+        return {**self.work.state_dict(), "next_offset": self.next_offset}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.work.load_state_dict(state)
+        self.next_offset = state["next_offset"]
+
+
+class PartitionedWorker:
+    """Consumes one topic in a group and drives a Processor; see the module doc."""
+
+    def __init__(self, consumer: KafkaConsumer, outbox: Outbox, topic: str, processor: Processor,
+                 checkpoints: CheckpointStore, commit_interval_s: float = 1.0, poll_max_records: int = 5000):
+        self.consumer = consumer
+        self.outbox = outbox
+        self.topic = topic
+        self.processor = processor
+        self.checkpoints = checkpoints
+        self.commit_interval_s = commit_interval_s
+        self.poll_max_records = poll_max_records
+        self.states: dict[TopicPartition, PartitionState] = {}
         self._dirty: set[TopicPartition] = set()
-        _wait_for_partitions(consumer, settings.series_topic)
-        consumer.subscribe([settings.series_topic], listener=_Rebalance(self))
+        _wait_for_partitions(consumer, topic)
+        consumer.subscribe([topic], listener=_Rebalance(self))
+
+    @property
+    def producer(self) -> KafkaProducer:
+        return self.outbox.producer
+
+    @property
+    def counters(self) -> Counters:
+        return self.outbox.counters
 
     # -- partition ownership -------------------------------------------------------------
-
-    def _new_state(self) -> PartitionState:
-        detector = self.detector_factory()
-        tracker = AlertTracker(detector.name, self.settings.min_run, self.settings.quiet_readings)
-        return PartitionState(WindowStore(self.settings.window), detector, tracker)
 
     def adopt(self, partitions: set[TopicPartition]) -> None:
         """Restore each partition's checkpoint and resume exactly where it was taken."""
@@ -109,7 +147,7 @@ class SeriesPipeline:
             self.states[tp] = self._restore(tp)
 
     def _restore(self, tp: TopicPartition, rewinding: bool = False) -> PartitionState:
-        state = self._new_state()
+        state = PartitionState(self.processor.new_state())
         saved = self.checkpoints.load(tp.topic, tp.partition)
         if saved is not None and saved["next_offset"] is not None:
             state.load_state_dict(saved)
@@ -138,7 +176,7 @@ class SeriesPipeline:
     def rewind(self) -> None:
         """Forget all work since the last checkpoint and replay it: sends that failed are redone
         (alert ids are deterministic, so repeats are recognisable)."""
-        self._in_flight = []
+        self.outbox.discard()
         self._dirty.clear()
         for tp in list(self.states):
             self.states[tp] = self._restore(tp, rewinding=True)
@@ -149,57 +187,12 @@ class SeriesPipeline:
         """Handle one poll's records, partition by partition, in offset order."""
         for tp, records in batch.items():
             state = self.states.get(tp)
-            if state is None:  # fetched just before a revoke; the new owner replays it
+            if state is None or not records:  # fetched just before a revoke; the new owner replays it
                 continue
-            pending, accepted = [], 0
-            push, max_bytes = state.windows.push, self.settings.max_record_bytes
-            for record in records:
-                try:
-                    readings = parse_series_message(record.key, record.value, max_bytes)
-                except RecordError as exc:
-                    self._dead_letter(record, record.value, exc)
-                    continue
-                for reading in readings:
-                    try:
-                        window = push(reading)
-                    except RecordError as exc:
-                        self._dead_letter(record, encode_reading(reading.ts, reading.values), exc)
-                        continue
-                    accepted += 1
-                    if window.full:
-                        pending.append((reading.stream_id, reading.ts, window.channels, window.values().copy()))
-            if records:
-                state.next_offset = records[-1].offset + 1
+            self.processor.process(state.work, records)
+            state.next_offset = records[-1].offset + 1
             self.counters.records += len(records)
-            self.counters.readings += accepted
-            self._judge(state, pending)
             self._dirty.add(tp)
-
-    def _judge(self, state: PartitionState, pending: list) -> None:
-        """Score pending windows in order, one detector call per run of equal shapes."""
-        start = 0
-        while start < len(pending):
-            shape = pending[start][3].shape
-            end = start
-            while end < len(pending) and pending[end][3].shape == shape:
-                end += 1
-            run = pending[start:end]
-            verdicts = state.detector.judge([p[0] for p in run], [p[2] for p in run], np.stack([p[3] for p in run]))
-            for (stream_id, ts, _, _), verdict in zip(run, verdicts):
-                alert = state.tracker.observe(stream_id, ts, verdict)
-                if alert is not None:
-                    self._send(self.settings.alerts_topic, alert.id.encode(), alert.to_json())
-                    self.counters.alerts += 1
-            self.counters.scored += len(run)
-            start = end
-
-    def _dead_letter(self, record, value: bytes | None, error: RecordError) -> None:
-        letter = DeadLetter(record.key, value, error.reason, error.detail, record.topic, record.partition, record.offset)
-        self._send(self.settings.dead_letter_topic, letter.key, letter.value, letter.headers())
-        self.counters.dead_letters[error.reason] += 1
-
-    def _send(self, topic: str, key: bytes | None, value: bytes | None, headers: list | None = None) -> None:
-        self._in_flight.append(self.producer.send(topic, key=key, value=value, headers=headers or []))
 
     # -- delivery ---------------------------------------------------------------------------
 
@@ -209,11 +202,7 @@ class SeriesPipeline:
         Without ``wait_for_commit`` the commit is sent and not waited for: the saved checkpoint
         already holds the offset, and a commit that is lost only means a longer replay.
         """
-        self.producer.flush()
-        failed = [f.exception for f in self._in_flight if f.failed()]
-        self._in_flight = []
-        if failed:
-            raise DeliveryError(f"{len(failed)} alerts/dead letters were not acknowledged: {failed[0]}")
+        self.outbox.confirm()
         targets = self._dirty if partitions is None else self._dirty & set(partitions)
         offsets = {}
         for tp in list(targets):
@@ -230,13 +219,13 @@ class SeriesPipeline:
         """Poll, process and checkpoint until ``should_stop()``; checkpoint once more at the end."""
         last_checkpoint = last_status = time.monotonic()
         while not should_stop():
-            batch = self.consumer.poll(timeout_ms=200, max_records=self.settings.poll_max_records)
+            batch = self.consumer.poll(timeout_ms=200, max_records=self.poll_max_records)
             if batch:
                 self.process(batch)
             elif not self.consumer.assignment():
                 time.sleep(0.2)  # a worker with no partitions (more workers than partitions) waits
             now = time.monotonic()
-            if now - last_checkpoint >= self.settings.commit_interval_s:
+            if now - last_checkpoint >= self.commit_interval_s:
                 try:
                     self.checkpoint()
                 except DeliveryError as exc:
@@ -246,26 +235,27 @@ class SeriesPipeline:
                     log.warning("commit failed (%s); retrying", exc)
                 last_checkpoint = now
             if now - last_status >= status_every_s:
-                log.info("%s", self.status_line())
+                log.info("%s: %s", self.topic, self.status_line())
                 last_status = now
         self.checkpoint()
 
     def status_line(self) -> str:
-        c = self.counters
-        dead = sum(c.dead_letters.values())
-        return (f"records={c.records} readings={c.readings} scored={c.scored} alerts={c.alerts} "
-                f"dead_letters={dead} {dict(c.dead_letters) if dead else ''}").rstrip()
+        return self.counters.line()
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.producer.close()
 
 
 class _Rebalance(ConsumerRebalanceListener):
-    def __init__(self, pipeline: SeriesPipeline):
-        self.pipeline = pipeline
+    def __init__(self, worker: PartitionedWorker):
+        self.worker = worker
 
     def on_partitions_revoked(self, revoked):
-        self.pipeline.release(set(revoked))
+        self.worker.release(set(revoked))
 
     def on_partitions_assigned(self, assigned):
-        self.pipeline.adopt(set(assigned))
+        self.worker.adopt(set(assigned))
 
 
 def _names(partitions) -> str:
