@@ -7,6 +7,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
@@ -39,23 +40,36 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from argus.wiring import build_pipeline, detector_factory
+    from argus.wiring import build_camera_pipeline, build_pipeline, camera_detector_factory, detector_factory
     from streams.kafka_clients import ensure_topics
 
     config = load_config(args.config, _bootstrap_override(args))
     detector_factory(config)  # a bad detector option fails here, before any connection
+    if config.video.enabled:
+        camera_detector_factory(config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
     logging.getLogger("kafka").setLevel(logging.WARNING)
     t = config.topics
-    ensure_topics(config.kafka, {t.series: t.partitions, t.alerts: t.partitions, t.dead_letter: t.partitions})
-    pipeline = build_pipeline(config)
+    topics = [t.series, t.alerts, t.dead_letter] + ([t.clips] if config.video.enabled else [])
+    ensure_topics(config.kafka, {name: t.partitions for name in topics})
+    workers = [build_pipeline(config)] + ([build_camera_pipeline(config)] if config.video.enabled else [])
     stopping = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.append(True))
-    logging.getLogger("argus").info("serving %s -> %s (group %s)", t.series, t.alerts, config.group_id)
-    pipeline.run(lambda: bool(stopping))
-    pipeline.close()
-    logging.getLogger("argus").info("stopped: %s", pipeline.status_line())
+    log = logging.getLogger("argus")
+    log.info("serving %s -> %s (group %s)", " and ".join(w.topic for w in workers), t.alerts, config.group_id)
+    threads = [threading.Thread(target=w.run, args=(lambda: bool(stopping),), name=w.topic) for w in workers[1:]]
+    for thread in threads:  # the camera worker in its own thread: decoding runs in a child process,
+        thread.start()      # and torch and the Kafka client release the GIL while they work
+    try:
+        workers[0].run(lambda: bool(stopping))
+    finally:
+        stopping.append(True)
+        for thread in threads:
+            thread.join()
+    for worker in workers:
+        worker.close()
+        log.info("stopped %s: %s", worker.topic, worker.status_line())
     return 0
 
 

@@ -24,6 +24,7 @@ class Topics:
     series: str = "argus.series"
     alerts: str = "argus.alerts"
     dead_letter: str = "argus.deadletter"
+    clips: str = "argus.clips"  # camera clips (served when video.enabled)
     partitions: int = 4
 
 
@@ -36,7 +37,7 @@ class DetectorConfig:
     window_size: int = 250
     seed: int = 42
     embedder: str = "window_stats"  # or "chronos"
-    chronos_model: str = ""  # a hub id or a local folder, for embedder: chronos
+    chronos_model: str = ""  # embedder: chronos; a hub id or a local folder (empty: the shipped argus-bolt)
     pooling: str = "mean"  # chronos: "mean" of the window's positions or the summary "token"
     gate: str = ""  # mixture: a gate file from `argus train-gate` (empty: the unsupervised mean)
     device: str = "cpu"  # cpu, cuda, cuda:N, or auto (cuda when there is one)
@@ -65,6 +66,26 @@ class AlertConfig:
 
 
 @dataclass
+class VideoConfig:
+    enabled: bool = False  # serve the clips topic as well as the series topic
+    encoder: str = "stats"  # stats (weight-free) or efficientnet (ImageNet weights shipped in a package)
+    scorer: str = "lof"  # lof, self_similarity or mixture (of the two), per camera
+    sample_fps: float = 5.0  # frames taken from each clip per second
+    width: int = 160  # frames are resized on decode to width x height
+    height: int = 96
+    roots: list = field(default_factory=list)  # folders whose clips may be named by URI (claim check)
+    hosts: list = field(default_factory=list)  # loopback host[:port]s whose http(s) clip URLs may be fetched
+    max_clip_bytes: int = 64 * 1024 * 1024
+    decode_timeout_s: float = 30.0  # a clip the decoder spends longer on is dead-lettered as corrupt
+    keyframe_dir: str = ".argus/keyframes"  # the most anomalous frame of each camera alert, as PNG
+    quantile: float = 0.95  # per camera: threshold = Q_q + margin (Q_q - median) of its recent clip scores
+    margin: float = 0.5
+    history: int = 500
+    warmup: int = 30  # clips of a camera before it can alert
+    quiet_clips: int = 1  # normal clips that close a camera alert
+
+
+@dataclass
 class Config:
     kafka: dict[str, Any] = field(default_factory=lambda: {"bootstrap_servers": "127.0.0.1:9092"})
     topics: Topics = field(default_factory=Topics)
@@ -75,6 +96,7 @@ class Config:
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     threshold: ThresholdConfig = field(default_factory=ThresholdConfig)
     alert: AlertConfig = field(default_factory=AlertConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)
 
 
 def _build(cls: type, raw: Any, where: str) -> Any:
@@ -101,7 +123,11 @@ def _coerce(default: Any, value: Any, name: str) -> Any:
         if unknown:
             raise ConfigError(f"unknown kafka-python setting 'kafka.{unknown[0]}'")
         return {**default, **value}
-    if isinstance(default, bool) or not isinstance(default, (int, float, str)):
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"option '{name}' must be true or false, got {value!r}")
+        return value
+    if not isinstance(default, (int, float, str)):
         return value
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
@@ -134,6 +160,12 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     config = _build(Config, raw, "")
     if not 0 < config.threshold.quantile <= 1:
         raise ConfigError(f"option 'threshold.quantile' must be in (0, 1], got {config.threshold.quantile}")
+    for name in ("roots", "hosts"):
+        value = getattr(config.video, name)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"option 'video.{name}' must be a list of strings, got {value!r}")
+    if not 0 < config.video.quantile <= 1:
+        raise ConfigError(f"option 'video.quantile' must be in (0, 1], got {config.video.quantile}")
     if config.detector.window < 4:
         raise ConfigError(f"option 'detector.window' must be at least 4, got {config.detector.window}")
     return config

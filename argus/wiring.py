@@ -9,6 +9,7 @@ import torch
 
 from argus.config import Config, ConfigError
 from detectors.chronos_embedder import shared_chronos_embedder
+from detectors.chronos_models import shipped_model_path
 from detectors.halfspace import HalfSpaceTreesScorer
 from detectors.lof import LOFScorer
 from detectors.mixture import MixtureOfExperts
@@ -20,12 +21,21 @@ from detectors.thresholds import RollingQuantileThreshold
 from detectors.window_stats import WindowStatsEmbedder
 from streams.checkpoints import CheckpointStore
 from streams.kafka_clients import make_consumer, make_producer
+from streams.camera_pipeline import CameraProcessor, CameraSettings
+from streams.clip_records import ClipPolicy
+from streams.records import RecordError
 from streams.series_pipeline import SeriesProcessor, SeriesSettings
 from streams.worker import Outbox, PartitionedWorker
+from video.camera_detector import CameraDetector
+from video.decode import ClipError, DecodedClip
+from video.encoders import EfficientNetLiteEncoder, StatsEncoder
+from video.isolated import IsolatedDecoder
 
 DETECTORS = ("halfspace", "lof", "self_similarity", "mixture")
 EMBEDDERS = ("window_stats", "chronos")
 THRESHOLDS = ("rolling", "spot", "dspot")
+CLIP_ENCODERS = ("stats", "efficientnet")
+CAMERA_SCORERS = ("lof", "self_similarity", "mixture")
 
 
 def detector_factory(config: Config) -> Callable[[], SeriesDetector]:
@@ -96,11 +106,10 @@ def make_embedder(config: Config):
     device = resolve_device(d.device)
     if d.embedder == "window_stats":
         return WindowStatsEmbedder(device)
-    if d.embedder == "chronos":
-        if not d.chronos_model:
-            raise ConfigError("detector.chronos_model is required with embedder: chronos (a hub id or a local folder)")
+    if d.embedder == "chronos":  # an empty chronos_model means the model that ships with Argus
+        model = d.chronos_model or str(shipped_model_path())
         try:
-            return shared_chronos_embedder(d.chronos_model, device, d.pooling)
+            return shared_chronos_embedder(model, device, d.pooling)
         except ValueError as exc:
             raise ConfigError(f"detector.chronos_model: {exc}") from None
     raise ConfigError(f"unknown embedder '{d.embedder}' (known: {', '.join(EMBEDDERS)})")
@@ -116,3 +125,65 @@ def build_pipeline(config: Config) -> PartitionedWorker:
     return PartitionedWorker(make_consumer(config.kafka, group_id=config.group_id), outbox, config.topics.series,
                              SeriesProcessor(settings, factory, outbox), CheckpointStore(config.state_dir, config.group_id),
                              commit_interval_s=config.commit_interval_s)
+
+
+def camera_detector_factory(config: Config) -> Callable[[], CameraDetector]:
+    """A function that makes a fresh camera detector (one per partition of the clips topic)."""
+    v = config.video
+    if v.scorer not in CAMERA_SCORERS:
+        raise ConfigError(f"unknown video.scorer '{v.scorer}' (known: {', '.join(CAMERA_SCORERS)})")
+    encoder = make_clip_encoder(config)
+    device = resolve_device(config.detector.device)
+
+    def scorer():  # per-camera memories: a camera sends a clip every few seconds, not every second
+        lof = LOFScorer(k=10, capacity=500, refit_every=1, admit_below=1.5, device=device)
+        if v.scorer == "lof":
+            return lof
+        ssm = SelfSimilarityScorer(window=32, device=device)
+        return ssm if v.scorer == "self_similarity" else MixtureOfExperts({"lof": lof, "self_similarity": ssm})
+
+    def make() -> CameraDetector:
+        threshold = RollingQuantileThreshold(v.quantile, v.margin, v.history, v.warmup, refresh_every=1,
+                                             remember_anomalies=False)
+        return CameraDetector(f"camera-{v.scorer}", encoder, scorer(), threshold, keyframe_dir=v.keyframe_dir)
+
+    return make
+
+
+def make_clip_encoder(config: Config):
+    """The clip encoder the config names; one instance, shared by every partition's detector."""
+    device = resolve_device(config.detector.device)
+    if config.video.encoder == "stats":
+        return StatsEncoder(device)
+    if config.video.encoder == "efficientnet":
+        return EfficientNetLiteEncoder(device)
+    raise ConfigError(f"unknown video.encoder '{config.video.encoder}' (known: {', '.join(CLIP_ENCODERS)})")
+
+
+def clip_decoder(config: Config) -> Callable[[bytes], DecodedClip]:
+    """Decodes clip bytes in a child process (a decoder crash is a dead letter, not a dead
+    worker), sampled and resized as the config says; a bad clip is a RecordError."""
+    v = config.video
+    decoder = IsolatedDecoder(timeout_s=v.decode_timeout_s)
+
+    def decode(data: bytes) -> DecodedClip:
+        try:
+            return decoder.decode(data, fps=v.sample_fps, width=v.width or -1, height=v.height or -1, max_bytes=v.max_clip_bytes)
+        except ClipError as exc:
+            raise RecordError(exc.reason, exc.detail) from None
+
+    return decode
+
+
+def build_camera_pipeline(config: Config) -> PartitionedWorker:
+    """The camera worker: the clips topic in (its own consumer group, ``<group_id>.video``)."""
+    v = config.video
+    factory = camera_detector_factory(config)
+    settings = CameraSettings(ClipPolicy(tuple(v.roots), tuple(v.hosts), v.max_clip_bytes, v.decode_timeout_s),
+                              min_run=config.alert.min_run, quiet_clips=v.quiet_clips)
+    group = f"{config.group_id}.video"
+    outbox = Outbox(make_producer(config.kafka), config.topics.alerts, config.topics.dead_letter)
+    processor = CameraProcessor(settings, clip_decoder(config), factory, outbox)
+    return PartitionedWorker(make_consumer(config.kafka, group_id=group), outbox, config.topics.clips, processor,
+                             CheckpointStore(config.state_dir, group), commit_interval_s=config.commit_interval_s,
+                             poll_max_records=64)

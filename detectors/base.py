@@ -51,3 +51,4 @@ class Verdict:
     threshold: float
     anomalous: bool
     explanation: dict
+    span: tuple[float, float] | None = None  # the times it covers, where narrower than the record's

@@ -88,19 +88,23 @@ class AlertTracker:
                           for source, i in state["intervals"].items()}
 
     def observe(self, source: str, ts: float, verdict: Verdict) -> Alert | None:
-        """The alert to publish after this verdict (a newly opened or a closed one), or None."""
+        """The alert to publish after this verdict (a newly opened or a closed one), or None.
+
+        The interval covers ``ts``, or the verdict's ``span`` where it has one (a clip's odd frames).
+        """
         current = self.intervals.get(source)
         if verdict.anomalous:
+            start, end = verdict.span or (ts, ts)
             if current is None:
                 current = self.intervals[source] = _Interval(Alert(
-                    id=alert_id(source, self.detector, ts), source=source, modality=self.modality,
-                    start=ts, end=ts, score=verdict.score, threshold=verdict.threshold,
+                    id=alert_id(source, self.detector, start), source=source, modality=self.modality,
+                    start=start, end=end, score=verdict.score, threshold=verdict.threshold,
                     detector=self.detector, status="open", explanation=verdict.explanation,
                 ))
             else:
                 current.run += 1
                 current.quiet = 0
-                current.alert.end = ts
+                current.alert.end = end
                 if verdict.score > current.alert.score:
                     current.alert.score = verdict.score
                     current.alert.threshold = verdict.threshold

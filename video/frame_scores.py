@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -72,3 +73,51 @@ def odd_frames(scores: torch.Tensor, threshold: float | None = None) -> FrameSpa
     while end < len(above) and above[end]:
         end += 1
     return FrameSpan(start, end, keyframe, top)
+
+
+class FrameReference:
+    """A camera's recent normal frames (features), and how far each was from those before it.
+
+    ``novelty(features)`` is each frame's distance to its nearest reference frame in units of
+    the median such distance of normal frames when they joined (measured against the frames
+    before their clip, so a clip's own neighbours do not shrink it); ``bar`` is the largest
+    normal frame's novelty in those units: frames above it are odder than anything normal seen.
+    """
+
+    def __init__(self, capacity: int = 200):
+        self.capacity = capacity
+        self.frames: torch.Tensor | None = None  # (<= capacity, F)
+        self.distances = torch.zeros(0, dtype=torch.float64)  # (<= capacity,)
+
+    def learn(self, features: torch.Tensor) -> None:
+        """Add a normal clip's (T, F) frame features."""
+        features = features.detach().double().cpu()
+        if self.frames is not None:
+            distances = torch.cdist(features, self.frames).amin(1)
+            self.distances = torch.cat([self.distances, distances])[-self.capacity:]
+            features = torch.cat([self.frames, features])
+        self.frames = features[-self.capacity:]
+
+    @property
+    def ready(self) -> bool:
+        return self.distances.numel() > 0
+
+    def _typical(self) -> float:
+        return max(float(self.distances.median()), 1e-9)
+
+    def novelty(self, features: torch.Tensor) -> torch.Tensor:
+        """(T, F) -> (T,) novelty of each frame (see the class doc); needs ``ready``."""
+        return torch.cdist(features.detach().double().cpu(), self.frames).amin(1) / self._typical()
+
+    @property
+    def bar(self) -> float:
+        return float(self.distances.max()) / self._typical()
+
+    def state_dict(self) -> dict:
+        frames = self.frames if self.frames is not None else torch.zeros(0, 0, dtype=torch.float64)
+        return {"frames": frames.numpy(), "distances": self.distances.numpy()}
+
+    def load_state_dict(self, state: dict) -> None:
+        frames = torch.from_numpy(np.array(state["frames"], dtype=np.float64))
+        self.frames = frames if frames.numel() else None
+        self.distances = torch.from_numpy(np.array(state["distances"], dtype=np.float64))
