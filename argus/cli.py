@@ -79,6 +79,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from streams.synthetic import make_cluster
 
     config = load_config(args.config, _bootstrap_override(args))
+    if args.video:
+        return _replay_video(args, config)
     if args.synthetic:
         cluster = make_cluster(args.nodes, args.length, args.anomalies, seed=args.seed)
         readings, total, labels = cluster.readings(), args.nodes * args.length, cluster.labels
@@ -92,10 +94,39 @@ def cmd_replay(args: argparse.Namespace) -> int:
     producer = make_producer(config.kafka)
     sent = publish(producer, t.series, readings, total, args.rate, progress=not args.quiet)
     producer.close()
-    if args.labels_out:
-        Path(args.labels_out).write_text(json.dumps(labels, indent=1))
+    _write_labels(args.labels_out, labels)
     print(f"replayed {sent} readings to {t.series}" + (f"; labels in {args.labels_out}" if args.labels_out else ""))
     return 0
+
+
+def _replay_video(args: argparse.Namespace, config) -> int:
+    """Video files as the clips of ``--cameras`` cameras each, with injected, labelled anomalies."""
+    from streams.kafka_clients import ensure_topics, make_producer
+    from streams.replay import publish_clips
+    from video.camera_feed import camera_feeds
+
+    v = config.video
+    for path in args.video:
+        if not path.is_file():
+            raise ReplayError(f"no video file at {path}")
+    feeds = camera_feeds(args.video, args.cameras, seconds=args.clip_seconds, fps=v.sample_fps, width=v.width,
+                         height=v.height, normal_clips=args.normal_clips, anomaly_every=args.anomaly_every,
+                         progress=not args.quiet)
+    clips = sorted((clip for feed in feeds for clip in feed.clips), key=lambda c: (c.start, c.camera))
+    t = config.topics
+    ensure_topics(config.kafka, {t.clips: t.partitions})
+    producer = make_producer(config.kafka)
+    sent = publish_clips(producer, t.clips, clips, args.rate, progress=not args.quiet, uri_dir=args.uri_dir)
+    producer.close()
+    _write_labels(args.labels_out, {feed.camera: [[a, b] for a, b, _ in feed.labels] for feed in feeds})
+    print(f"replayed {sent} clips of {len(feeds)} cameras to {t.clips}"
+          + (f"; labels in {args.labels_out}" if args.labels_out else ""))
+    return 0
+
+
+def _write_labels(path: str | None, labels: dict) -> None:
+    if path:
+        Path(path).write_text(json.dumps(labels, indent=1))
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
@@ -143,16 +174,23 @@ def _parser() -> argparse.ArgumentParser:
     with_config(p)
     p.set_defaults(run=cmd_serve)
 
-    p = sub.add_parser("replay", help="publish CSV series or a synthetic cluster to the series topic")
+    p = sub.add_parser("replay", help="publish CSV series or a synthetic cluster (series topic), or videos as camera clips")
     with_config(p)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--csv", nargs="+", type=Path, help="timestamp,value CSV files or folders (e.g. NAB's data/)")
     src.add_argument("--synthetic", action="store_true", help="a synthetic HPC cluster with injected anomalies")
+    src.add_argument("--video", nargs="+", type=Path, help="video files, published as camera clips to the clips topic")
     p.add_argument("--nodes", type=int, default=8)
     p.add_argument("--length", type=int, default=2000, help="readings per node")
     p.add_argument("--anomalies", type=int, default=1, help="anomalies per node")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--rate", type=float, default=0.0, help="readings per second (0 = as fast as possible)")
+    p.add_argument("--rate", type=float, default=0.0, help="readings (or clips) per second (0 = as fast as possible)")
+    p.add_argument("--cameras", type=int, default=1, help="video: cameras per file (same footage, own ids and state)")
+    p.add_argument("--clip-seconds", type=float, default=2.0, help="video: seconds per clip")
+    p.add_argument("--normal-clips", type=int, default=30, help="video: clips of each camera before any anomaly")
+    p.add_argument("--anomaly-every", type=int, default=4, help="video: then one anomaly in every this many clips")
+    p.add_argument("--uri-dir", type=Path, help="video: write clips here and publish them by URI (claim check); "
+                   "the folder must be one of serve's video.roots")
     p.add_argument("--nab-labels", default=str(DEFAULT_NAB / "labels" / "combined_windows.json"))
     p.add_argument("--labels-out", help="write the labelled anomaly intervals to this JSON file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

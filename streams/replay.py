@@ -1,4 +1,5 @@
-"""Replay: publish recorded or synthetic series to the series topic, at a chosen rate.
+"""Replay: publish recorded or synthetic series to the series topic, and camera clips to the
+clips topic, at a chosen rate.
 
 Sources are ``timestamp,value`` CSV files (NAB's shape; the stream id is the file's path under
 the folder given, without ``.csv``), folders of them, and the synthetic HPC cluster. Labels
@@ -10,12 +11,14 @@ from __future__ import annotations
 import csv
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 from kafka import KafkaProducer
 from tqdm import tqdm
 
+from streams.clip_records import encode_clip_message
 from streams.records import RecordError, encode_reading, parse_timestamp
 
 Series = list[tuple[float, float]]
@@ -84,11 +87,34 @@ def publish(
     total: int | None = None, rate: float = 0.0, progress: bool = True,
 ) -> int:
     """Send readings as one-reading messages, at most ``rate`` per second (0 = no limit)."""
+    messages = ((stream_id.encode(), encode_reading(ts, values), []) for stream_id, ts, values in readings)
+    return _send_all(producer, topic, messages, total, rate, progress, "rec")
+
+
+def publish_clips(producer: KafkaProducer, topic: str, clips: Sequence, rate: float = 0.0, progress: bool = True,
+                  uri_dir: Path | None = None) -> int:
+    """Send camera clips (objects with camera, start, fps, frames, data), inline or, with
+    ``uri_dir``, written there and sent by URI (claim check); at most ``rate`` clips a second."""
+    def messages():
+        for clip in clips:
+            if uri_dir is None:
+                yield encode_clip_message(clip.camera, clip.start, clip.fps, data=clip.data, frames=clip.frames)
+                continue
+            path = Path(uri_dir) / quote(clip.camera, safe="") / f"{int(round(clip.start * 1000))}.mp4"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(clip.data)
+            yield encode_clip_message(clip.camera, clip.start, clip.fps, uri=str(path.resolve()), frames=clip.frames)
+
+    return _send_all(producer, topic, messages(), len(clips), rate, progress, "clip")
+
+
+def _send_all(producer: KafkaProducer, topic: str, messages: Iterable[tuple[bytes, bytes, list]],
+              total: int | None, rate: float, progress: bool, unit: str) -> int:
     started = time.monotonic()
     sent = 0
-    with tqdm(total=total, unit="rec", disable=not progress, desc=f"replay -> {topic}") as bar:
-        for stream_id, ts, values in readings:
-            producer.send(topic, key=stream_id.encode(), value=encode_reading(ts, values))
+    with tqdm(total=total, unit=unit, disable=not progress, desc=f"replay -> {topic}") as bar:
+        for key, value, headers in messages:
+            producer.send(topic, key=key, value=value, headers=headers)
             sent += 1
             bar.update()
             if rate > 0:

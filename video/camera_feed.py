@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -67,6 +67,27 @@ def make_feed(path: str | os.PathLike, camera: str, *, start: float = 1_700_000_
             labels.append((clip_start + first / fps, clip_start + (last - 1) / fps, kind))
         clips.append(FeedClip(camera, clip_start, fps, per_clip, encode_frames(clip, fps)))
     return CameraFeed(camera, clips, labels)
+
+
+def camera_feeds(paths: Sequence[str | os.PathLike], cameras: int = 1, progress: bool = False,
+                 **options) -> list[CameraFeed]:
+    """The feeds of ``cameras`` cameras per video file (ids: the file's stem, plus ``-NNN`` when
+    several share a file); splices come from the next file (none with a single file)."""
+    from tqdm import tqdm
+
+    feeds = []
+    for number, path in enumerate(tqdm(paths, desc="cutting clips", unit="video", disable=not progress)):
+        stem = Path(path).stem
+        other = paths[(number + 1) % len(paths)] if len(paths) > 1 else None
+        kinds = FEED_KINDS if other is not None else tuple(k for k in FEED_KINDS if k != "splice")
+        feed = make_feed(path, stem, other=other, kinds=kinds, **options)
+        if cameras == 1:
+            feeds.append(feed)
+            continue
+        for copy in range(cameras):
+            camera = f"{stem}-{copy:03d}"
+            feeds.append(CameraFeed(camera, [replace(clip, camera=camera) for clip in feed.clips], list(feed.labels)))
+    return feeds
 
 
 def _splice_source(other: str | os.PathLike | None, fps: float, width: int, height: int, count: int) -> np.ndarray:

@@ -1,0 +1,156 @@
+"""Cameras: a real camera's clips with injected anomalies raise alerts with the right frames, and
+nothing else; state survives a checkpoint; end to end through the real broker with `argus
+replay --video` and `argus serve`, bad clips dead-lettered with their reasons."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from kafka import TopicPartition
+from PIL import Image
+
+from argus.cli import main
+from argus.config import load_config
+from argus.wiring import camera_detector_factory
+from conftest import start_serve, write_config
+from streams.alert_feed import follow_alerts
+from streams.checkpoints import CheckpointStore
+from streams.clip_records import encode_clip_message
+from streams.deadletter import read_headers
+from streams.kafka_clients import ensure_topics, make_consumer, make_producer, wait_until_committed
+from video.camera_feed import VIDEO_DIR, make_feed
+from video.decode import decode_clip
+from video.frame_scores import FrameReference
+
+CAMERA = VIDEO_DIR / "one-by-one-person-detection.mp4"
+OTHER = VIDEO_DIR / "car-detection.mp4"
+
+
+@pytest.fixture(scope="module")
+def feed():
+    """69 two-second clips of a real camera; one anomaly in every 4th clip after the first 30."""
+    return make_feed(CAMERA, "cam-1", normal_clips=30, anomaly_every=4, other=OTHER)
+
+
+@pytest.fixture(scope="module")
+def decoded(feed):
+    return [decode_clip(clip.data, fps=5.0, width=160, height=96) for clip in feed.clips]
+
+
+def _detector(tmp_path):
+    return camera_detector_factory(load_config(None, {"video.keyframe_dir": str(tmp_path / "keyframes")}))()
+
+
+def _judge(detector, feed, decoded, clips: slice, batch: int = 4) -> list:
+    verdicts = []
+    chosen = list(zip(feed.clips, decoded))[clips]
+    for i in range(0, len(chosen), batch):
+        part = chosen[i:i + batch]
+        verdicts += detector.judge([c.camera for c, _ in part], [c.start for c, _ in part], [d for _, d in part])
+    return verdicts
+
+
+def _overlaps(span, label) -> bool:
+    return span[0] <= label[1] and label[0] <= span[1]
+
+
+def test_every_injected_anomaly_alerts_with_its_frames_and_normal_clips_raise_nothing(tmp_path, feed, decoded):
+    assert {kind for _, _, kind in feed.labels} == {"splice", "blackout", "shake"} and len(feed.labels) == 9
+    verdicts = _judge(_detector(tmp_path), feed, decoded, slice(None))
+    anomalous = [v for v in verdicts if v.anomalous]
+    for label in feed.labels:
+        assert [v for v in anomalous if _overlaps(v.span, label)], f"missed {label}"
+    assert all(any(_overlaps(v.span, label) for label in feed.labels) for v in anomalous)  # no false alerts
+    for v in anomalous:  # anomalies fill frames 2..7 of 10; the frame after the cut back is odd too
+        first, last = v.explanation["frames"]
+        assert 1 <= first <= 3 and 6 <= last <= 9, v.explanation
+        assert first <= v.explanation["keyframe"] <= last
+        picture = Image.open(v.explanation["keyframe_file"])
+        assert picture.size == (160, 96)
+
+
+def test_a_restored_camera_detector_judges_exactly_like_the_original(tmp_path, feed, decoded):
+    original = _detector(tmp_path)
+    _judge(original, feed, decoded, slice(0, 40))
+    store = CheckpointStore(tmp_path / "state", "group")
+    store.save("clips", 0, original.state_dict())
+    restored = _detector(tmp_path)
+    restored.load_state_dict(store.load("clips", 0))
+    later = _judge(restored, feed, decoded, slice(40, None))
+    assert later == _judge(original, feed, decoded, slice(40, None))
+    assert any(v.anomalous for v in later)
+
+
+def test_frame_reference_puts_a_new_scene_above_every_normal_frame():
+    rng = np.random.default_rng(0)
+    reference = FrameReference(capacity=50)
+    assert not reference.ready
+    for _ in range(6):
+        reference.learn(torch.from_numpy(rng.normal(size=(10, 8))))
+    assert reference.ready and reference.frames.shape == (50, 8) and reference.distances.shape == (50,)
+    normal = reference.novelty(torch.from_numpy(rng.normal(size=(10, 8))))
+    odd = reference.novelty(torch.from_numpy(rng.normal(size=(10, 8)) + 10))
+    assert odd.min() > reference.bar > normal.median()
+
+
+
+def _dead_letters(config) -> list[dict]:
+    consumer = make_consumer(config.kafka, consumer_timeout_ms=3000)
+    topic = config.topics.dead_letter
+    consumer.assign([TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)])
+    letters = [read_headers(record.headers) for record in consumer]
+    consumer.close()
+    return letters
+
+
+@pytest.mark.kafka
+def test_camera_clips_end_to_end_through_the_broker(tmp_path, argus_config):
+    """`argus replay --video` publishes a camera's clips by URI (claim check) and `argus serve`
+    with video enabled raises one alert per injected anomaly; bad clips are dead-lettered."""
+    tag = argus_config["group_id"].split("-")[-1]
+    clips_root = tmp_path / "clips"
+    overrides = {**argus_config, "topics": {**argus_config["topics"], "clips": f"clips-{tag}"},
+                 "video": {"enabled": True, "roots": [str(clips_root)], "keyframe_dir": str(tmp_path / "keyframes")}}
+    config_file = write_config(tmp_path / "argus.yaml", overrides)
+    config = load_config(config_file)
+    t = config.topics
+    ensure_topics(config.kafka, {name: t.partitions for name in (t.clips, t.alerts, t.dead_letter)})
+    labels_file = tmp_path / "labels.json"
+    assert main(["replay", "--config", str(config_file), "--video", str(CAMERA), "--quiet",
+                 "--uri-dir", str(clips_root), "--labels-out", str(labels_file)]) == 0
+    good = next(p for p in sorted(clips_root.rglob("*.mp4")))
+    bad = {
+        "truncated": encode_clip_message("bad-cam", 1.0, 5.0, data=good.read_bytes()[:3000]),
+        "unsupported": encode_clip_message("bad-cam", 2.0, 5.0, data=b"GIF89a" + bytes(200)),
+        "uri_not_allowed": encode_clip_message("bad-cam", 3.0, 5.0, uri=str(clips_root / ".." / "escape.mp4")),
+        "empty_clip": encode_clip_message("bad-cam", 4.0, 5.0, data=b""),
+    }
+    producer = make_producer(config.kafka)
+    for key, value, headers in bad.values():
+        producer.send(t.clips, key=key, value=value, headers=headers)
+    producer.flush()
+    producer.close()
+
+    serve = start_serve(config_file, tmp_path / "serve.log")
+    try:
+        wait_until_committed(config.kafka, f"{config.group_id}.video", t.clips, timeout_s=240)
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=60)
+    log = (tmp_path / "serve.log").read_text()
+    labels = json.loads(labels_file.read_text())["one-by-one-person-detection"]
+    assert len(labels) == 9
+    alerts = {a.id: a for a in follow_alerts(config.kafka, t.alerts, idle_timeout_s=3) if a.status == "open"}
+    assert all(a.modality == "video" and a.source == "one-by-one-person-detection" for a in alerts.values())
+    for label in labels:
+        assert [a for a in alerts.values() if _overlaps((a.start, a.end), label)], f"missed {label}\n{log[-2000:]}"
+    assert len(alerts) == len(labels), alerts
+    assert all(Path(a.explanation["keyframe_file"]).is_file() for a in alerts.values())
+    reasons = Counter(letter["argus.reason"] for letter in _dead_letters(config))
+    assert reasons == Counter(bad.keys()), log[-2000:]
