@@ -1,5 +1,6 @@
-"""`argus demo`: a fresh local broker, a serving worker, NAB and synthetic replays, live alerts,
-and at the end the alerts evaluated against the labels (`argus evaluate` on the demo's files)."""
+"""`argus demo`: a fresh local broker, a serving worker, NAB and synthetic replays, a camera's
+clips with injected anomalies, live alerts, and at the end the alerts evaluated against the
+labels (`argus evaluate` on the demo's files)."""
 
 from __future__ import annotations
 
@@ -19,11 +20,15 @@ from streams.alert_feed import follow_alerts
 from streams.alerts import Alert
 from streams.broker import LocalBroker, free_port_pair
 from streams.kafka_clients import ensure_topics, group_lag, make_producer
-from streams.replay import collect_csv_series, interleave, nab_labels, publish
+from streams.replay import collect_csv_series, interleave, nab_labels, publish, publish_clips
 from streams.synthetic import make_cluster
+from video.camera_feed import VIDEO_DIR, make_feed
+from video.decode import decode_clip
 
 FULL = dict(nodes=16, length=3000, nab_series=None)
 SHORT = dict(nodes=4, length=1500, nab_series=1)
+CAMERA = VIDEO_DIR / "one-by-one-person-detection.mp4"  # 139 s of a fixed camera: 69 two-second clips
+SPLICED = VIDEO_DIR / "car-detection.mp4"  # another scene, spliced into some of its clips
 
 
 def run_demo(out: Path, nab: Path, short: bool = False, port: int = 0) -> int:
@@ -41,10 +46,11 @@ def run_demo(out: Path, nab: Path, short: bool = False, port: int = 0) -> int:
         config_file.write_text(yaml.safe_dump({
             "kafka": {"bootstrap_servers": broker.bootstrap}, "state_dir": str(out / "state"),
             "group_id": "argus-demo",
+            "video": {"enabled": CAMERA.is_file(), "roots": [str(out / "clips")], "keyframe_dir": str(out / "keyframes")},
         }))
         config = load_config(config_file)
         t = config.topics
-        ensure_topics(config.kafka, {t.series: t.partitions, t.alerts: t.partitions, t.dead_letter: t.partitions})
+        ensure_topics(config.kafka, {name: t.partitions for name in (t.series, t.clips, t.alerts, t.dead_letter)})
         serve = subprocess.Popen([sys.executable, "-m", "argus", "serve", "--config", str(config_file)],
                                  stderr=open(out / "serve.log", "w"))
         alerts: dict[str, Alert] = {}
@@ -77,10 +83,15 @@ def run_demo(out: Path, nab: Path, short: bool = False, port: int = 0) -> int:
             labels.update(nab_labels(series, nab / "labels" / "combined_windows.json"))
         else:
             print(f"NAB data not found at {nab}; replaying the synthetic cluster only (pass --nab DIR)")
+        if config.video.enabled:
+            _replay_camera(producer, config, out, labels, recorded)
+        else:
+            print(f"camera clips not found at {CAMERA}; no camera part")
         producer.close()
 
         print("waiting for argus serve to process everything ...", flush=True)
-        while group_lag(config.kafka, config.group_id, t.series):
+        while (group_lag(config.kafka, config.group_id, t.series)
+               or (config.video.enabled and group_lag(config.kafka, f"{config.group_id}.video", t.clips))):
             if serve.poll() is not None:
                 raise RuntimeError(f"argus serve exited with code {serve.returncode}; see {out / 'serve.log'}")
             time.sleep(1)
@@ -100,6 +111,24 @@ def run_demo(out: Path, nab: Path, short: bool = False, port: int = 0) -> int:
         broker.stop()
         print("broker stopped", flush=True)
     return 0
+
+
+def _replay_camera(producer, config, out: Path, labels: dict, recorded: dict) -> None:
+    """A real camera's clips, by URI under ``out/clips``, with a labelled anomaly (scene splice,
+    black-out, shake) in every 4th clip after the first 30; its frames' brightness is kept as
+    the camera's series for the report."""
+    v = config.video
+    feed = make_feed(CAMERA, "camera-entrance", seconds=2.0, fps=v.sample_fps, width=v.width, height=v.height,
+                     normal_clips=30, anomaly_every=4, other=SPLICED)
+    print(f"replaying camera {feed.camera}: {len(feed.clips)} clips of 2 s ({CAMERA.name}, CC BY 4.0), "
+          f"{len(feed.labels)} injected anomalies", flush=True)
+    publish_clips(producer, config.topics.clips, feed.clips, uri_dir=out / "clips")
+    labels[feed.camera] = [[start, end] for start, end, _ in feed.labels]
+    rows = recorded.setdefault(feed.camera, [])
+    for clip in feed.clips:
+        decoded = decode_clip(clip.data)
+        rows += [(clip.start + float(t), float(level)) for t, level in
+                 zip(decoded.timestamps, decoded.frames.mean(axis=(1, 2, 3)))]
 
 
 def _recording(readings, into: dict[str, list[tuple[float, float]]]):
