@@ -27,9 +27,9 @@ from streams.records import RecordError
 from streams.series_pipeline import SeriesProcessor, SeriesSettings
 from streams.worker import Outbox, PartitionedWorker
 from video.camera_detector import CameraDetector
-from video.decode import ClipError, DecodedClip
+from video.decode import ClipError
 from video.encoders import EfficientNetLiteEncoder, StatsEncoder
-from video.isolated import IsolatedDecoder
+from video.isolated import IsolatedDecoderPool
 
 DETECTORS = ("halfspace", "lof", "self_similarity", "mixture")
 EMBEDDERS = ("window_stats", "chronos")
@@ -160,19 +160,21 @@ def make_clip_encoder(config: Config):
     raise ConfigError(f"unknown video.encoder '{config.video.encoder}' (known: {', '.join(CLIP_ENCODERS)})")
 
 
-def clip_decoder(config: Config) -> Callable[[bytes], DecodedClip]:
-    """Decodes clip bytes in a child process (a decoder crash is a dead letter, not a dead
-    worker), sampled and resized as the config says; a bad clip is a RecordError."""
+def clip_decoder(config: Config) -> Callable[[list[bytes]], list]:
+    """Decodes a batch of clips in ``video.decoders`` child processes side by side (a decoder
+    crash is a dead letter, not a dead worker), sampled and resized as the config says; each
+    result is a DecodedClip, or a RecordError with the decoder's reason."""
     v = config.video
-    decoder = IsolatedDecoder(timeout_s=v.decode_timeout_s)
+    if v.decoders < 1:
+        raise ConfigError(f"video.decoders must be at least 1, got {v.decoders}")
+    pool = IsolatedDecoderPool(v.decoders, timeout_s=v.decode_timeout_s)
+    options = dict(fps=v.sample_fps, width=v.width or -1, height=v.height or -1, max_bytes=v.max_clip_bytes)
 
-    def decode(data: bytes) -> DecodedClip:
-        try:
-            return decoder.decode(data, fps=v.sample_fps, width=v.width or -1, height=v.height or -1, max_bytes=v.max_clip_bytes)
-        except ClipError as exc:
-            raise RecordError(exc.reason, exc.detail) from None
+    def decode_all(clips: list[bytes]) -> list:
+        return [RecordError(r.reason, r.detail) if isinstance(r, ClipError) else r
+                for r in pool.decode_all(clips, **options)]
 
-    return decode
+    return decode_all
 
 
 def build_camera_pipeline(config: Config) -> PartitionedWorker:

@@ -76,10 +76,7 @@ def publish_readings(config: Config, values: np.ndarray, start_ts: float = 1.7e9
 def start_serve(config: Config, work: Path) -> subprocess.Popen:
     """`argus serve` on this config as its own process, as in production; log in work/serve.log."""
     config_file = work / "argus.yaml"
-    config_file.write_text(yaml.safe_dump({
-        "kafka": config.kafka, "group_id": config.group_id, "state_dir": config.state_dir,
-        "topics": dataclasses.asdict(config.topics),
-    }))
+    config_file.write_text(yaml.safe_dump(dataclasses.asdict(config)))
     return subprocess.Popen([sys.executable, "-m", "argus", "serve", "--config", str(config_file)],
                             stderr=open(work / "serve.log", "w"))
 

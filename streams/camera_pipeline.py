@@ -3,10 +3,11 @@
 A :class:`CameraProcessor` handles one partition's clip records for a
 :class:`~streams.worker.PartitionedWorker` (delivery, checkpoints). Each record is parsed
 (:mod:`streams.clip_records`: inline bytes, or a URI read only under the allowed roots and
-hosts) and decoded by the ``decode`` function it is handed; every refusal — a bad record, a URI
-outside the policy, a clip the decoder rejects or crashes on — is a RecordError, so the clip
-goes to the dead-letter topic with its reason and the consumer carries on. The clips of a poll
-are judged in one detector call (one encoder batch per frame shape), in offset order.
+hosts), and the clips of a poll are decoded together by the ``decode_all`` function it is handed
+(child processes side by side). Every refusal — a bad record, a URI outside the policy, a clip
+the decoder rejects or crashes on — is a RecordError, so the clip goes to the dead-letter topic
+with its reason and the consumer carries on. The good clips of a poll are judged in one detector
+call (one encoder batch per frame shape), in offset order.
 """
 
 from __future__ import annotations
@@ -46,14 +47,15 @@ class CameraState:
 class CameraProcessor:
     """Clip records -> decoded clips -> verdicts -> camera alerts (see the module doc).
 
-    ``decode(clip_bytes)`` returns the sampled frames with their frame numbers and times (a
-    :class:`video.decode.DecodedClip`) or raises RecordError with the decoder's reason.
+    ``decode_all(list of clip bytes)`` returns, for each clip, its sampled frames with their
+    frame numbers and times (a :class:`video.decode.DecodedClip`) or a RecordError with the
+    decoder's reason.
     """
 
-    def __init__(self, settings: CameraSettings, decode: Callable[[bytes], Any],
+    def __init__(self, settings: CameraSettings, decode_all: Callable[[list[bytes]], list],
                  detector_factory: Callable[[], Any], outbox: Outbox):
         self.settings = settings
-        self.decode = decode
+        self.decode_all = decode_all
         self.detector_factory = detector_factory
         self.outbox = outbox
 
@@ -64,17 +66,29 @@ class CameraProcessor:
 
     def process(self, state: CameraState, records: list) -> None:
         policy = self.settings.policy
-        cameras, starts, clips = [], [], []
+        outcomes: list = []  # per record: its clip record, or the RecordError that refuses it
         for record in records:
             try:
-                clip = parse_clip_message(record.key, record.value, record.headers, policy)
-                decoded = self.decode(clip.data if clip.uri is None else read_clip(clip, policy))
+                outcomes.append(parse_clip_message(record.key, record.value, record.headers, policy))
             except RecordError as exc:
-                self.outbox.dead_letter(record, record.value, exc)
+                outcomes.append(exc)
+        readable = []
+        for i, clip in enumerate(outcomes):
+            if not isinstance(clip, RecordError):
+                try:
+                    readable.append((i, clip, clip.data if clip.uri is None else read_clip(clip, policy)))
+                except RecordError as exc:
+                    outcomes[i] = exc
+        decoded = dict(zip((i for i, _, _ in readable), self.decode_all([data for _, _, data in readable])))
+        cameras, starts, clips = [], [], []
+        for i, record in enumerate(records):  # dead letters and clips in offset order
+            problem = outcomes[i] if isinstance(outcomes[i], RecordError) else decoded[i]
+            if isinstance(problem, RecordError):
+                self.outbox.dead_letter(record, record.value, problem)
                 continue
-            cameras.append(clip.camera)
-            starts.append(clip.start)
-            clips.append(decoded)
+            cameras.append(outcomes[i].camera)
+            starts.append(outcomes[i].start)
+            clips.append(decoded[i])
         self.outbox.counters.readings += len(clips)
         if not clips:
             return

@@ -54,7 +54,7 @@ def make_feed(path: str | os.PathLike, camera: str, *, start: float = 1_700_000_
     frames = np.concatenate([frames] * loops)
     per_clip = max(2, round(seconds * fps))
     count = len(frames) // per_clip if max_clips is None else min(len(frames) // per_clip, max_clips)
-    spliced = _splice_source(other, fps, width, height, per_clip) if "splice" in kinds else None
+    spliced = None  # the other video's frames, decoded when a splice first needs them
     rng = np.random.default_rng(seed)
     clips, labels = [], []
     for number in range(count):
@@ -62,6 +62,8 @@ def make_feed(path: str | os.PathLike, camera: str, *, start: float = 1_700_000_
         clip_start = start + number * per_clip / fps
         if number >= normal_clips and (number - normal_clips) % anomaly_every == anomaly_every - 1:
             kind = kinds[len(labels) % len(kinds)]
+            if kind == "splice" and spliced is None:
+                spliced = _splice_source(other, fps, width, height, per_clip)
             first, last = per_clip // 4, per_clip - per_clip // 4
             clip, _ = inject(kind, clip, first, last, other=spliced, rng=rng)
             labels.append((clip_start + first / fps, clip_start + (last - 1) / fps, kind))

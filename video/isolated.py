@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import importlib
 import os
+import queue
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -95,6 +97,37 @@ class IsolatedDecoder:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+class IsolatedDecoderPool:
+    """``size`` isolated decoders side by side: ``decode_all`` decodes a batch of clips in
+    parallel child processes and returns, in order, each clip's result or its ClipError."""
+
+    def __init__(self, size: int = 2, timeout_s: float = 60.0, target: str = DEFAULT_TARGET):
+        if size < 1:
+            raise ValueError(f"a decoder pool needs at least one decoder, got {size}")
+        self.idle: queue.SimpleQueue[IsolatedDecoder] = queue.SimpleQueue()
+        self.decoders = [IsolatedDecoder(timeout_s, target) for _ in range(size)]
+        for decoder in self.decoders:
+            self.idle.put(decoder)
+        self.threads = ThreadPoolExecutor(size, thread_name_prefix="decode")
+
+    def _decode_one(self, source: bytes | str | os.PathLike, options: dict) -> DecodedClip | ClipError:
+        decoder = self.idle.get()
+        try:
+            return decoder.decode(source, **options)
+        except ClipError as exc:
+            return exc
+        finally:
+            self.idle.put(decoder)
+
+    def decode_all(self, sources: list, **options) -> list[DecodedClip | ClipError]:
+        return list(self.threads.map(lambda source: self._decode_one(source, options), sources))
+
+    def close(self) -> None:
+        self.threads.shutdown()
+        for decoder in self.decoders:
+            decoder.close()
 
 
 def _describe_exit(code: int) -> str:
