@@ -47,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
                 window = windows.push(Reading(stream, ts, {"value": value}))
             except RecordError:  # late or repeated: skipped, as serve dead-letters it
                 continue
-            if window.full:
-                batch.append((ts, window.values().copy()))
+            if window is not None:
+                batch.append((ts, window))
         if not batch:
             continue
         stacked = np.stack([w for _, w in batch])

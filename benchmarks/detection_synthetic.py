@@ -30,8 +30,8 @@ def run(nodes: int, anomalies: int, seed: int, detector_name: str = "halfspace")
     for node, ts, values in cluster.readings():
         window = windows.push(Reading(node, ts, values))
         count += 1
-        if window.full:
-            verdict = detector.judge([node], [window.channels], window.values()[None])[0]
+        if window is not None:
+            verdict = detector.judge([node], [tuple(values)], window[None])[0]
             alert = tracker.observe(node, ts, verdict)
             if alert is not None and alert.status == "open":
                 opened.append((node, ts))

@@ -1,6 +1,6 @@
-"""Records/s through `SeriesPipeline` vs the raw kafka-python consume rate, on the same topic.
+"""Records/s through the series pipeline vs the raw kafka-python consume rate, on the same topic.
 
-    .venv/bin/python benchmarks/pipeline_throughput.py [--records 100000] [--bootstrap HOST:PORT]
+    .venv/bin/python benchmarks/pipeline_throughput.py [--records 100000] [--rounds 3] [--bootstrap HOST:PORT]
 
 For 1, 100 and 1,000 streams, on a fresh 4-partition topic of a local broker (started for the
 run unless --bootstrap names one), it publishes a warm-up history for each stream (enough to
@@ -12,7 +12,10 @@ same number of one-reading records for every stream count, and measures, side by
   validates, windows, scores, and checkpoints + commits every second, as `argus serve` does;
 - anchor: river's MinMaxScaler | HalfSpaceTrees, score_one + learn_one per value, no Kafka.
 
-Prints a markdown table of records/s and the pipeline's share of the raw rate.
+Raw and pipeline take turns, ``--rounds`` times, each reading the next ``--records`` records
+(rates on a shared 2-core machine vary by tens of percent from one second to the next; turns
+expose both to the same conditions). Prints a markdown table of the median records/s of each
+and the pipeline's share of the raw rate.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import numpy as np  # noqa: E402
 from river import anomaly, preprocessing  # noqa: E402
 
 from _common import bench_config, broker, publish_readings, stream_values  # noqa: E402
@@ -78,25 +82,28 @@ def river_anchor_rate(values) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--records", type=int, default=100_000, help="records a turn")
+    parser.add_argument("--rounds", type=int, default=3, help="turns of each consumer")
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 100, 1000])
     parser.add_argument("--bootstrap", help="an existing broker (default: start a local one)")
     args = parser.parse_args()
     rows = []
     with broker(args.bootstrap) as bootstrap, tempfile.TemporaryDirectory() as state:
         for streams in args.streams:
-            per_stream = args.records // streams
+            per_stream = args.rounds * args.records // streams
             values = stream_values(streams, WARMUP + per_stream)
             config = bench_config(bootstrap, state)
             warmup_messages = publish_readings(config, values[:, :WARMUP], per_message=50)
             raw, piped = RawConsumer(config), Pipeline(config)
             for consumer in (raw, piped):  # untimed: connections, group join, full windows, warm thresholds
                 consumer.consume(warmup_messages)
-            records = publish_readings(config, values[:, WARMUP:], start_ts=1.7e9 + 10.0 * WARMUP)
-            raw, piped = timed(raw, records), timed(piped, records)
-            anchor = river_anchor_rate(values[:, WARMUP:])
-            rows.append((streams, records, raw, piped, anchor))
-            print(f"{streams} streams: raw {raw:,.0f}/s, pipeline {piped:,.0f}/s, river HST {anchor:,.0f}/s", flush=True)
+            records = publish_readings(config, values[:, WARMUP:], start_ts=1.7e9 + 10.0 * WARMUP) // args.rounds
+            turns = [(timed(raw, records), timed(piped, records)) for _ in range(args.rounds)]
+            raw_rate, piped_rate = (float(np.median(rates)) for rates in zip(*turns))
+            anchor = river_anchor_rate(values[:, WARMUP:WARMUP + args.records // streams])
+            rows.append((streams, records, raw_rate, piped_rate, anchor))
+            print(f"{streams} streams: raw {raw_rate:,.0f}/s, pipeline {piped_rate:,.0f}/s, river HST {anchor:,.0f}/s "
+                  f"(turns: {', '.join(f'{r:,.0f}/{p:,.0f}' for r, p in turns)})", flush=True)
     print("\n| streams | records | raw kafka-python consume (rec/s) | Argus pipeline (rec/s) | pipeline / raw "
           "| river HST loop, no Kafka (rec/s) | pipeline / river HST |")
     print("|---:|---:|---:|---:|---:|---:|---:|")

@@ -27,16 +27,27 @@ class SeriesDetector:
         self.scorer.load_state_dict(state["scorer"])
         self.threshold.load_state_dict(state["threshold"])
 
-    def judge(self, stream_ids: Sequence[str], channels: Sequence[Sequence[str]], windows: np.ndarray) -> list[Verdict]:
-        """One verdict per window; ``windows`` is (B, C, L), all of one shape."""
+    def assess(self, stream_ids: Sequence[str], windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(scores, thresholds, anomalous) of windows (B, C, L) of one shape, in order: the
+        scorer and each stream's threshold learn them as they go."""
         vectors = self.embedder.embed(torch.from_numpy(windows))
         scores = self.scorer.score_and_learn(vectors, keys=list(stream_ids))
-        verdicts = []
-        for i, (stream_id, score) in enumerate(zip(stream_ids, scores.tolist())):
-            threshold, anomalous = self.threshold.judge(stream_id, score)
-            explanation = _explain(channels[i], windows[i]) if anomalous else {}
-            verdicts.append(Verdict(score, threshold, anomalous, explanation))
-        return verdicts
+        judge = self.threshold.judge
+        judged = [judge(stream_id, score) for stream_id, score in zip(stream_ids, scores.tolist())]
+        thresholds = np.fromiter((t for t, _ in judged), np.float64, len(judged))
+        anomalous = np.fromiter((a for _, a in judged), bool, len(judged))
+        return scores, thresholds, anomalous
+
+    def judge(self, stream_ids: Sequence[str], channels: Sequence[Sequence[str]], windows: np.ndarray) -> list[Verdict]:
+        """One verdict per window; ``windows`` is (B, C, L), all of one shape."""
+        scores, thresholds, anomalous = self.assess(stream_ids, windows)
+        return [self.verdict(float(scores[i]), float(thresholds[i]), bool(anomalous[i]), channels[i], windows[i])
+                for i in range(len(stream_ids))]
+
+    @staticmethod
+    def verdict(score: float, threshold: float, anomalous: bool, channels: Sequence[str], window: np.ndarray) -> Verdict:
+        """The verdict on one window; an anomalous one says which channels drove it."""
+        return Verdict(score, threshold, anomalous, _explain(channels, window) if anomalous else {})
 
 
 def _explain(channels: Sequence[str], window: np.ndarray) -> dict:

@@ -1,64 +1,55 @@
-"""Per-stream sliding windows: the last L readings of each stream, checked for order."""
+"""Per-stream sliding windows: the last L readings of each stream, checked for order.
+
+Streams with the same channel names share one array of windows, ``(streams, C, L)`` in time
+order, so a poll's readings can be windowed in a few numpy calls (``push_many``) and a
+checkpoint holds a few arrays, not one per stream. ``push`` takes one reading of any shape.
+
+>>> store = WindowStore(3)
+>>> [store.push(Reading("a", float(t), {"x": float(t)})) is not None for t in range(4)]
+[False, False, True, True]
+>>> store.push(Reading("a", 4.0, {"x": 4.0})).tolist()
+[[2.0, 3.0, 4.0]]
+>>> windows, full = store.push_many(["a", "b"], np.array([5.0, 1.0]), np.array([5.0, 7.0]), ("x",))
+>>> windows[0, 0].tolist(), full.tolist()
+([3.0, 4.0, 5.0], [True, False])
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import numpy as np
 
 from streams.records import CHANNEL_MISMATCH, DUPLICATE_TIMESTAMP, OUT_OF_ORDER, Reading, RecordError
 
 
-@dataclass
-class StreamWindow:
-    """A ring buffer of one stream's last ``length`` readings over fixed channels.
+class _Group:
+    """The windows of every stream with one tuple of channels; row i belongs to ``ids[i]``."""
 
-    Each reading is written twice, at i and i + length, so the window in time order is always
-    one contiguous slice of the buffer: no copy per reading.
-    """
+    def __init__(self, channels: tuple[str, ...], length: int, capacity: int = 64):
+        self.channels = channels
+        self.ids: list[str] = []
+        self.index: dict[str, int] = {}
+        self.windows = np.zeros((capacity, len(channels), length), dtype=np.float32)
+        self.seen = np.zeros(capacity, dtype=np.int64)
+        self.last_ts = np.full(capacity, -np.inf)
 
-    channels: tuple[str, ...]
-    length: int
-    last_ts: float = float("-inf")
-    seen: int = 0
-    buffer: np.ndarray = field(init=False)
+    def reserve(self, rows: int) -> None:
+        """Room for ``rows`` streams in all (doubling), keeping what is there."""
+        capacity = self.windows.shape[0]
+        if rows <= capacity:
+            return
+        grown = max(rows, 2 * capacity)
+        self.windows = np.concatenate([self.windows, np.zeros((grown - capacity, *self.windows.shape[1:]), np.float32)])
+        self.seen = np.concatenate([self.seen, np.zeros(grown - capacity, np.int64)])
+        self.last_ts = np.concatenate([self.last_ts, np.full(grown - capacity, -np.inf)])
 
-    def __post_init__(self) -> None:
-        self.buffer = np.zeros((len(self.channels), 2 * self.length), dtype=np.float32)
-
-    def push(self, reading: Reading) -> None:
-        """Append a reading, or RecordError if it is late, a duplicate, or has other channels."""
-        if reading.ts < self.last_ts:
-            raise RecordError(OUT_OF_ORDER, f"ts {reading.ts} is before the stream's last ts {self.last_ts}")
-        if reading.ts == self.last_ts:
-            raise RecordError(DUPLICATE_TIMESTAMP, f"ts {reading.ts} was already seen for this stream")
-        if tuple(reading.values) != self.channels:
-            raise RecordError(
-                CHANNEL_MISMATCH,
-                f"channels {sorted(reading.values)} differ from the stream's {list(self.channels)}",
-            )
-        at = self.seen % self.length
-        self.buffer[:, at] = self.buffer[:, at + self.length] = list(reading.values.values())
-        self.seen += 1
-        self.last_ts = reading.ts
-
-    def state_dict(self) -> dict:
-        return {"channels": list(self.channels), "last_ts": self.last_ts, "seen": self.seen, "buffer": self.buffer}
-
-    @classmethod
-    def from_state(cls, state: dict) -> "StreamWindow":
-        window = cls(tuple(state["channels"]), state["buffer"].shape[1] // 2, state["last_ts"], state["seen"])
-        window.buffer = state["buffer"].copy()
-        return window
-
-    @property
-    def full(self) -> bool:
-        return self.seen >= self.length
-
-    def values(self) -> np.ndarray:
-        """The window in time order, shape (C, L): a view, valid until the next push."""
-        start = self.seen % self.length
-        return self.buffer[:, start:start + self.length]
+    def add(self, stream_id: str) -> int:
+        row = len(self.ids)
+        self.reserve(row + 1)
+        self.ids.append(stream_id)
+        self.index[stream_id] = row
+        return row
 
 
 class WindowStore:
@@ -66,19 +57,105 @@ class WindowStore:
 
     def __init__(self, length: int):
         self.length = length
-        self.windows: dict[str, StreamWindow] = {}
+        self.groups: dict[tuple[str, ...], _Group] = {}
+        self.group_of: dict[str, _Group] = {}
 
-    def push(self, reading: Reading) -> StreamWindow:
-        """Add a reading to its stream's window and return the window."""
-        window = self.windows.get(reading.stream_id)
-        if window is None:
-            window = StreamWindow(tuple(reading.values), self.length)
-            self.windows[reading.stream_id] = window
-        window.push(reading)
-        return window
+    def _group(self, channels: tuple[str, ...]) -> _Group:
+        group = self.groups.get(channels)
+        if group is None:
+            group = self.groups[channels] = _Group(channels, self.length)
+        return group
+
+    def push(self, reading: Reading) -> np.ndarray | None:
+        """Add a reading; its stream's window (C, L), a copy, once it holds L readings, else
+        None. RecordError if the reading is late, a duplicate, or has other channels."""
+        group = self.group_of.get(reading.stream_id)
+        if group is None:
+            group = self.group_of[reading.stream_id] = self._group(tuple(reading.values))
+            group.add(reading.stream_id)
+        row = group.index[reading.stream_id]
+        last = float(group.last_ts[row])
+        if reading.ts < last:
+            raise RecordError(OUT_OF_ORDER, f"ts {reading.ts} is before the stream's last ts {last}")
+        if reading.ts == last:
+            raise RecordError(DUPLICATE_TIMESTAMP, f"ts {reading.ts} was already seen for this stream")
+        if tuple(reading.values) != group.channels:
+            raise RecordError(CHANNEL_MISMATCH,
+                              f"channels {sorted(reading.values)} differ from the stream's {list(group.channels)}")
+        window = group.windows[row]
+        window[:, :-1] = window[:, 1:]
+        window[:, -1] = list(reading.values.values())
+        group.seen[row] += 1
+        group.last_ts[row] = reading.ts
+        return window.copy() if group.seen[row] >= self.length else None
+
+    def push_many(self, stream_ids: Sequence[str], ts: np.ndarray, values: np.ndarray,
+                  channels: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray] | None:
+        """One-channel readings in order, all at once: (each reading's window (B, 1, L) as
+        ``push`` would leave it, and whether it is full (B,)). None, with nothing changed, if
+        any reading would be refused (late, duplicate, a stream with other channels): then
+        ``push`` them one by one to learn which."""
+        group = self._group(channels)
+        count = len(stream_ids)
+        rows = list(map(group.index.get, stream_ids))
+        if None in rows:  # new streams (provisional rows) or streams of another shape
+            provisional: dict[str, int] = {}
+            for i, row in enumerate(rows):
+                if row is None:
+                    if stream_ids[i] in self.group_of:
+                        return None
+                    rows[i] = provisional.setdefault(stream_ids[i], len(group.ids) + len(provisional))
+            group.reserve(len(group.ids) + len(provisional))
+        else:
+            provisional = {}
+        rows = np.asarray(rows, dtype=np.int64)
+        order = np.argsort(rows, kind="stable")  # readings by stream, in arrival order within each
+        by_row, ts_sorted = rows[order], ts[order]
+        first = np.ones(count, dtype=bool)
+        first[1:] = by_row[1:] != by_row[:-1]
+        before = np.where(first, group.last_ts[by_row], np.roll(ts_sorted, 1))
+        if not (ts_sorted > before).all():
+            return None
+        position = np.arange(count)
+        rank = position - np.maximum.accumulate(np.where(first, position, 0))  # earlier readings of the stream
+        age = self.length - 1 - np.arange(self.length)  # of each window column: 0 = the reading itself
+        in_batch = age[None, :] <= rank[:, None]
+        batch_values = values[order].astype(np.float32)[np.clip(position[:, None] - age[None, :], 0, None)]
+        history = group.windows[by_row, 0, :]
+        earlier = np.take_along_axis(history, np.clip(self.length - age[None, :] + rank[:, None], None, self.length - 1), 1)
+        windows_sorted = np.where(in_batch, batch_values, earlier)
+        full_sorted = group.seen[by_row] + rank + 1 >= self.length
+        for stream_id, row in provisional.items():
+            group.add(stream_id)
+            self.group_of[stream_id] = group
+        last = np.ones(count, dtype=bool)
+        last[:-1] = by_row[1:] != by_row[:-1]
+        group.windows[by_row[last], 0, :] = windows_sorted[last]
+        group.seen[by_row[last]] += rank[last] + 1
+        group.last_ts[by_row[last]] = ts_sorted[last]
+        windows, full = np.empty_like(windows_sorted), np.empty_like(full_sorted)
+        windows[order], full[order] = windows_sorted, full_sorted
+        return windows[:, None, :], full
+
+    def seen(self, stream_id: str) -> int:
+        """Readings taken from the stream so far (0 for a stream never seen)."""
+        group = self.group_of.get(stream_id)
+        return 0 if group is None else int(group.seen[group.index[stream_id]])
 
     def state_dict(self) -> dict:
-        return {"windows": {sid: w.state_dict() for sid, w in self.windows.items()}}
+        return {"groups": [{"channels": list(g.channels), "ids": list(g.ids), "windows": g.windows[:len(g.ids)],
+                            "seen": g.seen[:len(g.ids)], "last_ts": g.last_ts[:len(g.ids)]}
+                           for g in self.groups.values()]}
 
     def load_state_dict(self, state: dict) -> None:
-        self.windows = {sid: StreamWindow.from_state(w) for sid, w in state["windows"].items()}
+        self.groups, self.group_of = {}, {}
+        for saved in state["groups"]:
+            group = self._group(tuple(saved["channels"]))
+            group.reserve(len(saved["ids"]))
+            for stream_id in saved["ids"]:
+                group.add(stream_id)
+                self.group_of[stream_id] = group
+            n = len(saved["ids"])
+            group.windows[:n] = saved["windows"]
+            group.seen[:n] = saved["seen"]
+            group.last_ts[:n] = saved["last_ts"]

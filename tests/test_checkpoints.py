@@ -24,8 +24,8 @@ def _feed(state: SeriesState, readings: list[Reading]) -> list:
     out = []
     for r in readings:
         window = state.windows.push(r)
-        if window.full:
-            verdict = state.detector.judge([r.stream_id], [window.channels], window.values()[None].copy())[0]
+        if window is not None:
+            verdict = state.detector.judge([r.stream_id], [tuple(r.values)], window[None])[0]
             out.append((verdict, state.tracker.observe(r.stream_id, r.ts, verdict)))
     return out
 
