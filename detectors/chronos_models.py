@@ -5,6 +5,10 @@ build models themselves: ``save_random_model(family, size, folder)`` writes a fo
 ``BaseChronosPipeline.from_pretrained(folder)`` loads exactly as it loads a published
 checkpoint. ``size="test"`` is tiny (fast tests); the other sizes follow the published
 configurations, so the compute of a benchmark on them is honest (only the weights are random).
+``random_like(folder, out)`` gives any saved checkpoint's exact configuration random weights.
+
+Argus also ships one pretrained model, ``shipped_model_path()``: a small Chronos-Bolt trained
+from scratch on synthetic series only (``python -m training.train_bolt``; its recipe.json says how).
 
 >>> import tempfile
 >>> from chronos import BaseChronosPipeline
@@ -30,6 +34,26 @@ SIZES = {
     "base": (768, 3072, 12, 12, 64),
 }
 _QUANTILES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+SHIPPED = Path(__file__).resolve().parent / "weights" / "argus-bolt"
+
+
+def shipped_model_path() -> Path:
+    """The folder of the Chronos-Bolt model that ships with Argus (the chronos embedder's default)."""
+    return SHIPPED
+
+
+def random_like(folder: str | Path, out: str | Path, seed: int = 0) -> Path:
+    """Save, in out, a randomly initialised model with the configuration of the checkpoint in folder."""
+    from chronos.chronos_bolt import ChronosBoltModelForForecasting
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(str(folder))
+    if config.architectures != ["ChronosBoltModelForForecasting"]:
+        raise ValueError(f"random_like handles Chronos-Bolt checkpoints only, {folder} is {config.architectures}")
+    torch.manual_seed(seed)
+    out = Path(out)
+    ChronosBoltModelForForecasting(config).save_pretrained(out)
+    return out
 
 
 def save_random_model(family: str, size: str, folder: str | Path, seed: int = 0) -> Path:
@@ -39,15 +63,15 @@ def save_random_model(family: str, size: str, folder: str | Path, seed: int = 0)
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r} (known: {', '.join(SIZES)})")
     torch.manual_seed(seed)
-    model = {"t5": _t5, "bolt": _bolt, "chronos2": _chronos2}[family](*SIZES[size])
+    model = {"t5": _t5, "bolt": build_bolt, "chronos2": _chronos2}[family](*SIZES[size])
     folder = Path(folder)
     model.save_pretrained(folder)
     return folder
 
 
-def _t5_shape(d_model: int, d_ff: int, layers: int, heads: int, d_kv: int) -> dict:
+def _t5_shape(d_model: int, d_ff: int, layers: int, heads: int, d_kv: int, dropout: float = 0.1) -> dict:
     return dict(d_model=d_model, d_ff=d_ff, num_layers=layers, num_decoder_layers=layers, num_heads=heads,
-                d_kv=d_kv, feed_forward_proj="relu", dropout_rate=0.1, pad_token_id=0, decoder_start_token_id=0)
+                d_kv=d_kv, feed_forward_proj="relu", dropout_rate=dropout, pad_token_id=0, decoder_start_token_id=0)
 
 
 def _t5(*shape: int):
@@ -65,15 +89,17 @@ def _t5(*shape: int):
     return T5ForConditionalGeneration(config)
 
 
-def _bolt(*shape: int):
+def build_bolt(d_model: int, d_ff: int, layers: int, heads: int, d_kv: int, context_length: int = 2048,
+               prediction_length: int = 64, dropout: float = 0.1):
+    """A randomly initialised ChronosBoltModelForForecasting (patches of 16, 9 quantiles, [REG])."""
     from chronos.chronos_bolt import ChronosBoltModelForForecasting
     from transformers import T5Config
 
-    config = T5Config(**_t5_shape(*shape), vocab_size=2, reg_token_id=1)
+    config = T5Config(**_t5_shape(d_model, d_ff, layers, heads, d_kv, dropout), vocab_size=2, reg_token_id=1)
     config.architectures = ["ChronosBoltModelForForecasting"]
     config.chronos_pipeline_class = "ChronosBoltPipeline"
-    config.chronos_config = {"context_length": 2048, "input_patch_size": 16, "input_patch_stride": 16,
-                             "prediction_length": 64, "quantiles": _QUANTILES, "use_reg_token": True}
+    config.chronos_config = {"context_length": context_length, "input_patch_size": 16, "input_patch_stride": 16,
+                             "prediction_length": prediction_length, "quantiles": _QUANTILES, "use_reg_token": True}
     return ChronosBoltModelForForecasting(config)
 
 

@@ -32,10 +32,7 @@ class SeriesDetector:
         scorer and each stream's threshold learn them as they go."""
         vectors = self.embedder.embed(torch.from_numpy(windows))
         scores = self.scorer.score_and_learn(vectors, keys=list(stream_ids))
-        judge = self.threshold.judge
-        judged = [judge(stream_id, score) for stream_id, score in zip(stream_ids, scores.tolist())]
-        thresholds = np.fromiter((t for t, _ in judged), np.float64, len(judged))
-        anomalous = np.fromiter((a for _, a in judged), bool, len(judged))
+        thresholds, anomalous = self.threshold.judge_many(stream_ids, scores)
         return scores, thresholds, anomalous
 
     def judge(self, stream_ids: Sequence[str], channels: Sequence[Sequence[str]], windows: np.ndarray) -> list[Verdict]:

@@ -55,9 +55,12 @@ included (see ``fit_gpd``).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from detectors.thresholds import judge_each
 
 MIN_PEAKS = 10  # the fewest excesses a GPD is fitted to
 RETRY_EVERY = 16  # scores between calibration attempts when too few scores lie above t
@@ -104,6 +107,10 @@ class SPOTThreshold:
         self.q, self.calibration, self.level, self.depth = q, calibration, level, depth
         self.max_peaks, self.refit_every = max_peaks, refit_every
         self.streams: dict[str, _Stream] = {}
+
+    def judge_many(self, stream_ids: Sequence[str], scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``judge`` of each score in order."""
+        return judge_each(self, stream_ids, scores)
 
     def judge(self, stream_id: str, score: float) -> tuple[float, bool]:
         """(threshold, is the score above it) for this stream, then learn the score."""

@@ -14,7 +14,8 @@ scores judged normal join the history, so a burst of anomalies does not raise th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,59 +24,145 @@ REFRESH_EVERY = 16
 
 
 @dataclass
-class _History:
-    scores: np.ndarray
-    count: int = 0
-    threshold: float = float("inf")
-
-
-@dataclass
 class RollingQuantileThreshold:
+    """Per-stream rolling quantile thresholds (see the module doc). All streams' histories sit
+    in one ``(streams, history)`` array, so ``judge_many`` judges a batch in a few numpy calls,
+    exactly as ``judge`` would one score at a time."""
+
     quantile: float = 0.99
     margin: float = 1.0
     history: int = 1000
     warmup: int = 100
     refresh_every: int = REFRESH_EVERY
     remember_anomalies: bool = True
-    streams: dict[str, _History] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.ids: list[str] = []
+        # filled, not zeroed: the pages are resident from the start, so a worker's memory at
+        # start-up is its memory at steady state and can be sized from it
+        self.scores = np.full((0, self.history), np.nan, dtype=np.float32)
+        self.count = np.zeros(0, dtype=np.int64)
+        self.threshold = np.zeros(0, dtype=np.float64)
+
+    def _row(self, stream_id: str) -> int:
+        row = self.index.get(stream_id)
+        if row is None:
+            row = self.index[stream_id] = len(self.ids)
+            self.ids.append(stream_id)
+            if row >= len(self.count):
+                grown = max(64, len(self.count) + len(self.count) // 4)
+                self.scores = np.concatenate([self.scores, np.full((grown - len(self.count), self.history), np.nan,
+                                                                   dtype=np.float32)])
+                self.count = np.concatenate([self.count, np.zeros(grown - len(self.count), np.int64)])
+                self.threshold = np.concatenate([self.threshold, np.full(grown - len(self.threshold), np.inf)])
+        return row
+
+    def _level(self, high: float, mid: float) -> float:
+        return float(high + self.margin * (high - mid))
 
     def judge(self, stream_id: str, score: float) -> tuple[float, bool]:
         """(threshold, is the score above it) for this stream, then remember the score."""
-        state = self.streams.get(stream_id)
-        if state is None:
-            # filled, not zeroed: the pages are resident from the start, so a worker's memory
-            # at start-up is its memory at steady state and can be sized from it
-            state = self.streams[stream_id] = _History(np.full(self.history, np.nan, dtype=np.float32))
-        if state.count >= self.warmup and (state.count - self.warmup) % self.refresh_every == 0:
-            recent = state.scores[: min(state.count, self.history)]
-            high, mid = quantiles(recent, (self.quantile, 0.5))
-            state.threshold = float(high + self.margin * (high - mid))
-        anomalous = score > state.threshold
+        row = self._row(stream_id)
+        count = int(self.count[row])
+        if count >= self.warmup and (count - self.warmup) % self.refresh_every == 0:
+            self.threshold[row] = self._level(*quantiles(self.scores[row, :min(count, self.history)],
+                                                         (self.quantile, 0.5)))
+        threshold = float(self.threshold[row])
+        anomalous = score > threshold
         if anomalous and not self.remember_anomalies:
-            return state.threshold, True
-        state.scores[state.count % self.history] = score
-        state.count += 1
-        return state.threshold, anomalous
+            return threshold, True
+        self.scores[row, count % self.history] = score
+        self.count[row] = count + 1
+        return threshold, anomalous
+
+    def judge_many(self, stream_ids: Sequence[str], scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(thresholds, anomalous) of a batch of scores, in order: what ``judge`` gives one by one."""
+        scores = np.asarray(scores, dtype=np.float64)
+        n = len(stream_ids)
+        rows = np.fromiter(map(self._row, stream_ids), np.int64, n)
+        order = np.argsort(rows, kind="stable")
+        by_row, x = rows[order], scores[order]
+        first = np.ones(n, dtype=bool)
+        first[1:] = by_row[1:] != by_row[:-1]
+        position = np.arange(n)
+        segment = np.maximum.accumulate(np.where(first, position, 0))  # where each stream's run starts
+        rank = position - segment
+        if not self.remember_anomalies or (n and rank.max() >= self.history):  # counts hang on verdicts,
+            return judge_each(self, stream_ids, scores)                        # or a stream laps its history
+        before = self.count[by_row]
+        counts = before + rank  # each score's stream count when it is judged
+        refresh = (counts >= self.warmup) & ((counts - self.warmup) % self.refresh_every == 0)
+        levels = np.full(n, np.nan)
+        events = np.flatnonzero(refresh)
+        if events.size:
+            levels[events] = self._levels(events, by_row, x, counts, before, segment)
+        latest = np.maximum.accumulate(np.where(refresh, position, -1))
+        thresholds = np.where(latest >= segment, levels[np.maximum(latest, 0)], self.threshold[by_row])
+        anomalous = x > thresholds
+        self.scores[by_row, counts % self.history] = x
+        last = np.ones(n, dtype=bool)
+        last[:-1] = first[1:]
+        self.count[by_row[last]] = counts[last] + 1
+        self.threshold[by_row[last]] = thresholds[last]
+        out_thresholds, out_anomalous = np.empty(n), np.empty(n, dtype=bool)
+        out_thresholds[order], out_anomalous[order] = thresholds, anomalous
+        return out_thresholds, out_anomalous
+
+    def _levels(self, events: np.ndarray, by_row: np.ndarray, x: np.ndarray, counts: np.ndarray,
+                before: np.ndarray, segment: np.ndarray) -> np.ndarray:
+        """The refreshed threshold at each event: quantiles of the stream's last ``history``
+        scores before it, from the stored history and the batch's earlier scores."""
+        span = np.minimum(counts[events], self.history)
+        full = span == self.history
+        levels = np.empty(events.size)
+        for group in (np.flatnonzero(full), *[[i] for i in np.flatnonzero(~full)]):
+            if len(group) == 0:
+                continue
+            e, width = events[group], int(span[group[0]])
+            timeline = counts[e, None] - width + np.arange(width)  # positions in the stream's life
+            stored = timeline < before[e, None]
+            from_batch = np.clip(segment[e, None] + timeline - before[e, None], 0, len(x) - 1)
+            window = np.where(stored, self.scores[by_row[e, None], timeline % self.history],
+                              x[from_batch].astype(np.float32))
+            high, mid = quantiles(window, (self.quantile, 0.5))
+            levels[group] = np.asarray(high, np.float64) + self.margin * (np.asarray(high, np.float64) - mid)
+        return levels
 
     def state_dict(self) -> dict:
-        return {"streams": {sid: {"scores": h.scores, "count": h.count, "threshold": h.threshold}
-                            for sid, h in self.streams.items()}}
+        n = len(self.ids)
+        return {"ids": list(self.ids), "scores": self.scores[:n], "count": self.count[:n],
+                "threshold": self.threshold[:n]}
 
     def load_state_dict(self, state: dict) -> None:
-        self.streams = {sid: _History(h["scores"].copy(), h["count"], h["threshold"]) for sid, h in state["streams"].items()}
+        self.__post_init__()
+        for stream_id in state["ids"]:
+            self._row(stream_id)
+        n = len(state["ids"])
+        self.scores[:n], self.count[:n], self.threshold[:n] = state["scores"], state["count"], state["threshold"]
 
 
-def quantiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+def judge_each(threshold, stream_ids: Sequence[str], scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``judge_many`` for any threshold with ``judge``: one score at a time."""
+    judged = [threshold.judge(stream_id, score) for stream_id, score in zip(stream_ids, np.asarray(scores).tolist())]
+    return (np.fromiter((t for t, _ in judged), np.float64, len(judged)),
+            np.fromiter((a for _, a in judged), bool, len(judged)))
+
+
+def quantiles(values: np.ndarray, qs: tuple[float, ...]) -> list:
     """np.quantile's default (linear) quantiles from one partial sort: several times faster
-    than np.quantile on the short arrays a threshold sees.
+    than np.quantile on the short arrays a threshold sees. ``values`` (n,) gives floats;
+    (rows, n) gives an array per quantile, row by row. The arithmetic stays in the values' dtype.
 
     >>> x = np.random.default_rng(0).random(101)
     >>> np.allclose(quantiles(x, (0.995, 0.5)), np.quantile(x, [0.995, 0.5]))
     True
     """
-    positions = [q * (len(values) - 1) for q in qs]
+    n = values.shape[-1]
+    positions = [q * (n - 1) for q in qs]
     below = [int(p) for p in positions]
-    ranks = sorted({r for b in below for r in (b, min(b + 1, len(values) - 1))})
-    ordered = np.partition(values, ranks)
-    return [float(ordered[b] + (ordered[min(b + 1, len(values) - 1)] - ordered[b]) * (p - b))
-            for p, b in zip(positions, below)]
+    ranks = sorted({r for b in below for r in (b, min(b + 1, n - 1))})
+    ordered = np.partition(values, ranks, axis=-1)
+    out = [ordered[..., b] + (ordered[..., min(b + 1, n - 1)] - ordered[..., b]) * (p - b)
+           for p, b in zip(positions, below)]
+    return [float(v) for v in out] if values.ndim == 1 else out

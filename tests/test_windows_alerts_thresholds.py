@@ -56,3 +56,21 @@ def test_threshold_waits_for_warmup_then_flags_outliers_of_each_stream():
     threshold, anomalous = t.judge("a", 0.9)
     assert anomalous and 0.5 < threshold < 0.9
     assert t.judge("b", 0.9) == (float("inf"), False)  # stream b is still warming up
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_judge_many_gives_exactly_what_judge_gives_one_by_one(seed):
+    rng = np.random.default_rng(seed)
+    history, warmup = int(rng.integers(5, 40)), int(rng.integers(1, 30))
+    one = RollingQuantileThreshold(quantile=0.9, margin=0.5, history=history, warmup=warmup, refresh_every=int(rng.integers(1, 6)))
+    many = RollingQuantileThreshold(one.quantile, one.margin, history, warmup, one.refresh_every)
+    for _ in range(12):  # batches where streams repeat, some more often than their history holds
+        ids = [f"s{int(i)}" for i in rng.integers(0, int(rng.integers(1, 8)), int(rng.integers(1, 90)))]
+        scores = rng.gamma(2.0, size=len(ids)) * rng.choice([1.0, 4.0], size=len(ids), p=[0.95, 0.05])
+        expected = [one.judge(s, float(x)) for s, x in zip(ids, scores)]
+        thresholds, anomalous = many.judge_many(ids, scores)
+        assert thresholds.tolist() == [t for t, _ in expected]
+        assert anomalous.tolist() == [a for _, a in expected]
+    a, b = one.state_dict(), many.state_dict()
+    assert a["ids"] == b["ids"] and a["count"].tolist() == b["count"].tolist()
+    np.testing.assert_array_equal(a["scores"], b["scores"])
