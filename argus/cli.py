@@ -104,14 +104,21 @@ def _replay_video(args: argparse.Namespace, config) -> int:
     from streams.kafka_clients import ensure_topics, make_producer
     from streams.replay import publish_clips
     from video.camera_feed import camera_feeds
+    from video.decode import ClipError
 
     v = config.video
     for path in args.video:
         if not path.is_file():
             raise ReplayError(f"no video file at {path}")
-    feeds = camera_feeds(args.video, args.cameras, seconds=args.clip_seconds, fps=v.sample_fps, width=v.width,
-                         height=v.height, normal_clips=args.normal_clips, anomaly_every=args.anomaly_every,
-                         progress=not args.quiet)
+    if args.cameras < 1 or args.anomaly_every < 1 or args.normal_clips < 0 or not args.clip_seconds > 0:
+        raise ReplayError("--cameras and --anomaly-every must be at least 1, --normal-clips at least 0 and "
+                          "--clip-seconds above 0")
+    try:
+        feeds = camera_feeds(args.video, args.cameras, seconds=args.clip_seconds, fps=v.sample_fps, width=v.width,
+                             height=v.height, normal_clips=args.normal_clips, anomaly_every=args.anomaly_every,
+                             progress=not args.quiet)
+    except ClipError as exc:
+        raise ReplayError(f"cannot read a video: {exc}") from None
     clips = sorted((clip for feed in feeds for clip in feed.clips), key=lambda c: (c.start, c.camera))
     t = config.topics
     ensure_topics(config.kafka, {t.clips: t.partitions})

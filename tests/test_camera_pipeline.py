@@ -154,3 +154,21 @@ def test_camera_clips_end_to_end_through_the_broker(tmp_path, argus_config):
     assert all(Path(a.explanation["keyframe_file"]).is_file() for a in alerts.values())
     reasons = Counter(letter["argus.reason"] for letter in _dead_letters(config))
     assert reasons == Counter(bad.keys()), log[-2000:]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--cameras", "0"], "--cameras and --anomaly-every must be at least 1"),
+    (["--clip-seconds", "0"], "--clip-seconds above 0"),
+])
+def test_replay_video_refuses_bad_flags_in_one_line(tmp_path, capsys, flags, message):
+    assert main(["replay", "--video", str(CAMERA), "--bootstrap-servers", "127.0.0.1:1", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+
+
+def test_replay_video_names_a_file_that_is_not_a_video(tmp_path, capsys):
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("not a video")
+    assert main(["replay", "--video", str(bad), "--bootstrap-servers", "127.0.0.1:1", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert str(bad) in err and "unsupported" in err and "\n" not in err

@@ -23,7 +23,7 @@ import numpy as np
 
 from video.anomalies import inject
 from video.clips import encode_frames
-from video.decode import decode_clip
+from video.decode import ClipError, decode_clip
 
 VIDEO_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "video"
 FEED_KINDS = ("splice", "blackout", "shake")  # those the weight-free encoder catches at clip level
@@ -82,7 +82,10 @@ def camera_feeds(paths: Sequence[str | os.PathLike], cameras: int = 1, progress:
         stem = Path(path).stem
         other = paths[(number + 1) % len(paths)] if len(paths) > 1 else None
         kinds = FEED_KINDS if other is not None else tuple(k for k in FEED_KINDS if k != "splice")
-        feed = make_feed(path, stem, other=other, kinds=kinds, **options)
+        try:
+            feed = make_feed(path, stem, other=other, kinds=kinds, **options)
+        except ClipError as exc:
+            raise ClipError(exc.reason, f"{path}: {exc.detail}") from None
         if cameras == 1:
             feeds.append(feed)
             continue
