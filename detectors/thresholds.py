@@ -80,6 +80,10 @@ class RollingQuantileThreshold:
         """(thresholds, anomalous) of a batch of scores, in order: what ``judge`` gives one by one."""
         scores = np.asarray(scores, dtype=np.float64)
         n = len(stream_ids)
+        if n > self.history:  # in turns, so no stream laps its history within one
+            parts = [self.judge_many(stream_ids[i:i + self.history], scores[i:i + self.history])
+                     for i in range(0, n, self.history)]
+            return np.concatenate([t for t, _ in parts]), np.concatenate([a for _, a in parts])
         rows = np.fromiter(map(self._row, stream_ids), np.int64, n)
         order = np.argsort(rows, kind="stable")
         by_row, x = rows[order], scores[order]
@@ -88,8 +92,8 @@ class RollingQuantileThreshold:
         position = np.arange(n)
         segment = np.maximum.accumulate(np.where(first, position, 0))  # where each stream's run starts
         rank = position - segment
-        if not self.remember_anomalies or (n and rank.max() >= self.history):  # counts hang on verdicts,
-            return judge_each(self, stream_ids, scores)                        # or a stream laps its history
+        if not self.remember_anomalies:  # counts hang on the verdicts: one at a time
+            return judge_each(self, stream_ids, scores)
         before = self.count[by_row]
         counts = before + rank  # each score's stream count when it is judged
         refresh = (counts >= self.warmup) & ((counts - self.warmup) % self.refresh_every == 0)
