@@ -1,7 +1,7 @@
 """Video speed, side by side in one run: decoding frames/s (decord, 1 thread, 640x480, vs PyAV on
 the same clip) and clip-encoder frames/s (weight-free vs pretrained EfficientNet-Lite0).
 
-    python benchmarks/video_decode.py [--clip PATH] [--frames 300] [--device cpu] [--batch 64]
+    python benchmarks/video_decode.py [--clip PATH] [--frames 300] [--device cpu] [--batch 64 256]
 
 Prints markdown tables. Both decoders decode every frame of the first ``--frames`` frames of
 the clip, converted to 640x480 RGB (decord resizes on decode; PyAV through FFmpeg's scaler,
@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--clip", type=Path, default=CLIP)
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--batch", type=int, nargs="+", default=[64, 256], help="frames a call (several: a column each)")
     args = parser.parse_args()
 
     print(f"Decoding {args.frames} frames of {args.clip.name} to 640x480 RGB, one thread\n")
@@ -76,14 +76,14 @@ def main() -> None:
     print(f"| decord {__import__('decord').__version__} | {decord_fps(args.clip, args.frames):.0f} |")
     print(f"| PyAV {__import__('av').__version__} | {pyav_fps(args.clip, args.frames):.0f} |")
 
-    print(f"\nClip encoders on {args.device}, batch {args.batch} frames of 224x224 (clips of 8)"
-          f", torch threads {torch.get_num_threads()}\n")
-    print("| encoder | clip vector size | frames/s |\n|---|---|---|")
+    print(f"\nClip encoders on {args.device}, frames of 224x224 (clips of 8), torch threads {torch.get_num_threads()}\n")
+    print("| encoder | clip vector size | " + " | ".join(f"frames/s, batch {b}" for b in args.batch) + " |")
+    print("|---|---|" + "---|" * len(args.batch))
     for name, make in [("weight-free (StatsEncoder)", lambda: StatsEncoder(args.device)),
                        ("EfficientNet-Lite0 (pretrained)", lambda: EfficientNetLiteEncoder(args.device))]:
         encoder = make()
-        print(f"| {name} | {encoder.dimension} | {encoder_fps(encoder, args.batch):.0f} |")
-
+        rates = " | ".join(f"{encoder_fps(encoder, b):.0f}" for b in args.batch)
+        print(f"| {name} | {encoder.dimension} | {rates} |")
 
 if __name__ == "__main__":
     main()
