@@ -118,12 +118,10 @@ class RollingQuantileThreshold:
         """The refreshed threshold at each event: quantiles of the stream's last ``history``
         scores before it, from the stored history and the batch's earlier scores."""
         span = np.minimum(counts[events], self.history)
-        full = span == self.history
         levels = np.empty(events.size)
-        for group in (np.flatnonzero(full), *[[i] for i in np.flatnonzero(~full)]):
-            if len(group) == 0:
-                continue
-            e, width = events[group], int(span[group[0]])
+        for width in np.unique(span).tolist():  # events over equally long histories together
+            group = np.flatnonzero(span == width)
+            e = events[group]
             timeline = counts[e, None] - width + np.arange(width)  # positions in the stream's life
             stored = timeline < before[e, None]
             from_batch = np.clip(segment[e, None] + timeline - before[e, None], 0, len(x) - 1)
