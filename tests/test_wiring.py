@@ -38,7 +38,7 @@ def test_chronos_detectors_share_one_model_and_checkpoint_without_its_weights(bo
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"detector.embedder": "chronos"}, "chronos_model is required"),
+    ({"detector.embedder": "chronos", "detector.chronos_model": "amazon/no-such-model"}, "cannot load the Chronos model"),
     ({"detector.embedder": "chronos", "detector.chronos_model": "/no/such/model"}, "cannot load the Chronos model"),
     ({"detector.embedder": "rocket"}, "unknown embedder 'rocket'"),
     ({"detector.device": "cuda:7"}, "detector.device"),
