@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from detectors.runs import key_runs
+
 
 REFRESH_EVERY = 16
 
@@ -78,22 +80,17 @@ class RollingQuantileThreshold:
 
     def judge_many(self, stream_ids: Sequence[str], scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(thresholds, anomalous) of a batch of scores, in order: what ``judge`` gives one by one."""
+        if not self.remember_anomalies:  # counts hang on the verdicts: one at a time
+            return judge_each(self, stream_ids, scores)
         scores = np.asarray(scores, dtype=np.float64)
         n = len(stream_ids)
         if n > self.history:  # in turns, so no stream laps its history within one
             parts = [self.judge_many(stream_ids[i:i + self.history], scores[i:i + self.history])
                      for i in range(0, n, self.history)]
             return np.concatenate([t for t, _ in parts]), np.concatenate([a for _, a in parts])
-        rows = np.fromiter(map(self._row, stream_ids), np.int64, n)
-        order = np.argsort(rows, kind="stable")
-        by_row, x = rows[order], scores[order]
-        first = np.ones(n, dtype=bool)
-        first[1:] = by_row[1:] != by_row[:-1]
-        position = np.arange(n)
-        segment = np.maximum.accumulate(np.where(first, position, 0))  # where each stream's run starts
-        rank = position - segment
-        if not self.remember_anomalies:  # counts hang on the verdicts: one at a time
-            return judge_each(self, stream_ids, scores)
+        runs = key_runs(np.fromiter(map(self._row, stream_ids), np.int64, n))
+        order, by_row, segment, rank, last = runs.order, runs.keys, runs.start, runs.rank, runs.last
+        x = scores[order]
         before = self.count[by_row]
         counts = before + rank  # each score's stream count when it is judged
         refresh = (counts >= self.warmup) & ((counts - self.warmup) % self.refresh_every == 0)
@@ -101,12 +98,10 @@ class RollingQuantileThreshold:
         events = np.flatnonzero(refresh)
         if events.size:
             levels[events] = self._levels(events, by_row, x, counts, before, segment)
-        latest = np.maximum.accumulate(np.where(refresh, position, -1))
+        latest = np.maximum.accumulate(np.where(refresh, np.arange(n), -1))
         thresholds = np.where(latest >= segment, levels[np.maximum(latest, 0)], self.threshold[by_row])
         anomalous = x > thresholds
         self.scores[by_row, counts % self.history] = x
-        last = np.ones(n, dtype=bool)
-        last[:-1] = first[1:]
         self.count[by_row[last]] = counts[last] + 1
         self.threshold[by_row[last]] = thresholds[last]
         out_thresholds, out_anomalous = np.empty(n), np.empty(n, dtype=bool)
@@ -127,8 +122,8 @@ class RollingQuantileThreshold:
             from_batch = np.clip(segment[e, None] + timeline - before[e, None], 0, len(x) - 1)
             window = np.where(stored, self.scores[by_row[e, None], timeline % self.history],
                               x[from_batch].astype(np.float32))
-            high, mid = quantiles(window, (self.quantile, 0.5))
-            levels[group] = np.asarray(high, np.float64) + self.margin * (np.asarray(high, np.float64) - mid)
+            high, mid = (q.astype(np.float64) for q in quantiles(window, (self.quantile, 0.5)))
+            levels[group] = high + self.margin * (high - mid)
         return levels
 
     def state_dict(self) -> dict:

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from detectors.runs import key_runs
 from streams.records import CHANNEL_MISMATCH, DUPLICATE_TIMESTAMP, OUT_OF_ORDER, Reading, RecordError
 
 
@@ -108,19 +109,15 @@ class WindowStore:
             group.reserve(len(group.ids) + len(provisional))
         else:
             provisional = {}
-        rows = np.asarray(rows, dtype=np.int64)
-        order = np.argsort(rows, kind="stable")  # readings by stream, in arrival order within each
-        by_row, ts_sorted = rows[order], ts[order]
-        first = np.ones(count, dtype=bool)
-        first[1:] = by_row[1:] != by_row[:-1]
-        before = np.where(first, group.last_ts[by_row], np.roll(ts_sorted, 1))
+        runs = key_runs(np.asarray(rows, dtype=np.int64))  # readings by stream, in arrival order within each
+        order, by_row, rank, last = runs.order, runs.keys, runs.rank, runs.last
+        ts_sorted = ts[order]
+        before = np.where(runs.first, group.last_ts[by_row], np.roll(ts_sorted, 1))
         if not (ts_sorted > before).all():
             return None
-        position = np.arange(count)
-        rank = position - np.maximum.accumulate(np.where(first, position, 0))  # earlier readings of the stream
         age = self.length - 1 - np.arange(self.length)  # of each window column: 0 = the reading itself
         in_batch = age[None, :] <= rank[:, None]
-        batch_values = values[order].astype(np.float32)[np.clip(position[:, None] - age[None, :], 0, None)]
+        batch_values = values[order].astype(np.float32)[np.clip(np.arange(count)[:, None] - age[None, :], 0, None)]
         history = group.windows[by_row, 0, :]
         earlier = np.take_along_axis(history, np.clip(self.length - age[None, :] + rank[:, None], None, self.length - 1), 1)
         windows_sorted = np.where(in_batch, batch_values, earlier)
@@ -128,8 +125,6 @@ class WindowStore:
         for stream_id, row in provisional.items():
             group.add(stream_id)
             self.group_of[stream_id] = group
-        last = np.ones(count, dtype=bool)
-        last[:-1] = by_row[1:] != by_row[:-1]
         group.windows[by_row[last], 0, :] = windows_sorted[last]
         group.seen[by_row[last]] += rank[last] + 1
         group.last_ts[by_row[last]] = ts_sorted[last]
