@@ -1,4 +1,5 @@
-"""Windows/s of the Chronos embedder, random weights in the published configurations.
+"""Windows/s of the Chronos embedder, random weights in the published configurations, alone
+and with scoring (embed + score, the LOF detector `argus serve` builds).
 
     .venv/bin/python benchmarks/chronos_speed.py [--sizes tiny mini small] [--batches 256 1024]
         [--window 64] [--device cpu|cuda] [--threads 1 2]
@@ -6,6 +7,10 @@
 Weights cannot be downloaded here, so each model is built with random weights in chronos'
 own classes at the published sizes (``detectors/chronos_models.py``): the compute is that of the
 real checkpoint. The weight-free embedder runs beside it as the baseline. One channel per window.
+"embed + score" is ``SeriesDetector.assess`` of the config's LOF detector (k = 20, a memory of
+up to 1,000 vectors per stream, refit every 32) on a batch holding one window of each of
+``batch`` streams, every stream's memory already fitted (filled with random vectors first), so
+it is the steady state of serve with ``batch`` streams: embedding, per-stream LOF, thresholds.
 """
 
 from __future__ import annotations
@@ -16,20 +21,31 @@ import time
 
 import torch
 
-from detectors.chronos_embedder import ChronosEmbedder
+from argus.config import load_config
+from argus.wiring import detector_factory
 from detectors.chronos_models import save_random_model
-from detectors.window_stats import WindowStatsEmbedder
 
 
-def windows_per_second(embedder, batch: int, window: int, repeats: int = 3) -> float:
+def rates(model: str | None, device: str, batch: int, window: int, repeats: int = 3) -> tuple[float, float]:
+    """(embed, embed + score) windows/s of the LOF detector on ``model`` (None: window stats)."""
+    overrides = {"detector.name": "lof", "detector.device": device, "detector.window": window}
+    if model is not None:
+        overrides |= {"detector.embedder": "chronos", "detector.chronos_model": model}
+    detector = detector_factory(load_config(None, overrides))()
     x = torch.randn(batch, 1, window, dtype=torch.float64).cumsum(-1)
-    embedder.embed(x)  # warm-up
-    started = time.perf_counter()
-    for _ in range(repeats):
-        embedder.embed(x)
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-    return batch * repeats / (time.perf_counter() - started)
+    ids = [f"node-{i:05d}" for i in range(batch)]
+    vectors = detector.embedder.embed(x)  # warm-up, and the vector size
+    for _ in range(detector.scorer.k + 1):  # every stream's memory fitted before the timing
+        detector.scorer.score_and_learn(torch.randn_like(vectors), keys=ids)
+    timings = []
+    for step in (lambda: detector.embedder.embed(x), lambda: detector.assess(ids, x.numpy())):
+        started = time.perf_counter()
+        for _ in range(repeats):
+            step()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        timings.append(batch * repeats / (time.perf_counter() - started))
+    return timings[0], timings[1]
 
 
 def main() -> None:
@@ -41,19 +57,20 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     args = parser.parse_args()
-    print(f"| embedder | device | threads | batch | windows/s |\n|---|---|---:|---:|---:|")
+    print("| embedder | device | threads | batch | embed, windows/s | embed + score, windows/s |")
+    print("|---|---|---:|---:|---:|---:|")
     for threads in args.threads:
         torch.set_num_threads(threads)
         for batch in args.batches:
-            rate = windows_per_second(WindowStatsEmbedder(args.device), batch, args.window)
-            print(f"| weight-free window stats | {args.device} | {threads} | {batch} | {rate:,.0f} |", flush=True)
+            embed, scored = rates(None, args.device, batch, args.window)
+            print(f"| weight-free window stats | {args.device} | {threads} | {batch} | {embed:,.0f} | {scored:,.0f} |",
+                  flush=True)
             for size in args.sizes:
                 with tempfile.TemporaryDirectory() as folder:
-                    embedder = ChronosEmbedder(save_random_model(args.family, size, folder), device=args.device)
-                    rate = windows_per_second(embedder, batch, args.window)
+                    embed, scored = rates(str(save_random_model(args.family, size, folder)), args.device, batch,
+                                          args.window)
                 print(f"| chronos-{args.family}-{size} (random weights) | {args.device} | {threads} | {batch} "
-                      f"| {rate:,.0f} |", flush=True)
-
+                      f"| {embed:,.0f} | {scored:,.0f} |", flush=True)
 
 if __name__ == "__main__":
     main()
