@@ -1,19 +1,19 @@
-"""Cameras one machine sustains: the camera worker's own work (decode, then judge), in process.
+"""Cameras one machine sustains: the camera worker's own work, in process, without the broker.
 
     .venv/bin/python benchmarks/camera_capacity.py [--encoder stats efficientnet] [--device cpu|cuda]
         [--decoders 2] [--cameras 100] [--rounds 6] [--poll 64]
 
-What `argus serve` does with each poll of the clips topic, without the broker: ``--poll`` clips
-(serve's poll size) are decoded by the isolated decoder pool (``video.decoders`` child processes,
-every frame at 5 fps, resized to 160x96), then judged in one call by the camera detector that serve
-builds from its config (encoder, per-camera LOF memory and threshold, frame novelty and PNG
-keyframes for anomalous clips). Serve does these two steps one after the other, and so does this.
+The clip records of a real camera's footage (one-by-one-person-detection.mp4, 768x432, 2-second
+clips at 5 frames/s, an injected anomaly in every 4th clip after the 30th), one copy per camera,
+cameras interleaved in time, go through the `CameraProcessor` that `argus serve` builds from its
+config, in polls of ``--poll`` records (serve's poll size): parse, decode in ``--decoders``
+isolated decoder processes one slice ahead, judge (encoder, per-camera LOF and threshold, frame
+novelty and PNG keyframes of anomalous clips), alerts. What it leaves out is Kafka: alerts and
+dead letters go to a producer that only counts them, and nothing is committed.
+`benchmarks/camera_pipeline.py` measures the whole of serve through a real broker.
 
-The clips are a real camera's footage (one-by-one-person-detection.mp4, 768x432, 2-second clips),
-one copy per camera, cameras interleaved in time, an injected anomaly in every 4th clip after the
-30th. The first round (one clip from every camera) is a warm-up and is not timed. Cameras
-sustained = clips/s x 2 s. One line per encoder, side by side in one run. Where a broker can run,
-`benchmarks/camera_pipeline.py` measures the same end to end through Kafka.
+The first round (one clip of every camera) warms up and is not timed. Cameras sustained =
+clips/s x 2 s. One line per encoder, side by side in one run.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
@@ -31,32 +32,54 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from argus.config import load_config  # noqa: E402
 from argus.wiring import camera_detector_factory, clip_decoder  # noqa: E402
+from streams.camera_pipeline import CameraProcessor, CameraSettings  # noqa: E402
+from streams.clip_records import encode_clip_message  # noqa: E402
+from streams.worker import Outbox  # noqa: E402
 from video.camera_feed import VIDEO_DIR, make_feed  # noqa: E402
 
 CLIP_SECONDS, FPS = 2.0, 5.0
 
 
-def measure(encoder: str, device: str, decoders: int, clips: list, poll: int, cameras: int) -> dict:
-    """Clips/s over the timed rounds, and the seconds spent decoding and judging."""
+class CountingProducer:
+    """Takes the outbox's sends and only counts them (no broker in this benchmark)."""
+
+    def __init__(self):
+        self.sent = 0
+
+    def send(self, topic: str, key=None, value=None, headers=None) -> None:
+        self.sent += 1
+
+    def flush(self) -> None:
+        pass
+
+
+def clip_records(clips: list) -> list:
+    """The clips as the consumer delivers them: key, value and headers of the clips topic."""
+    records = []
+    for offset, clip in enumerate(clips):
+        key, value, headers = encode_clip_message(clip.camera, clip.start, clip.fps, data=clip.data, frames=clip.frames)
+        records.append(SimpleNamespace(key=key, value=value, headers=headers, topic="clips", partition=0, offset=offset))
+    return records
+
+
+def measure(encoder: str, device: str, decoders: int, records: list, poll: int, cameras: int) -> dict:
+    """Clips/s over the rounds after the first, and the alerts raised."""
     with tempfile.TemporaryDirectory(prefix="argus-capacity-") as keyframes:
         config = load_config(None, {"video.enabled": True, "video.encoder": encoder, "detector.device": device,
                                     "video.decoders": decoders, "video.keyframe_dir": keyframes})
-        detector = camera_detector_factory(config)()
-        decode_all = clip_decoder(config)
-        warm_up, timed = clips[:cameras], clips[cameras:]  # the first round warms the encoder and memories
-        for part in (warm_up, timed):
-            decode_s = judge_s = 0.0
+        outbox = Outbox(CountingProducer(), "alerts", "dead-letters")
+        processor = CameraProcessor(CameraSettings(decode_batch=2 * decoders), clip_decoder(config),
+                                    camera_detector_factory(config), outbox)
+        state = processor.new_state()
+        for part in (records[:cameras], records[cameras:]):  # warm-up round, then the timed rounds
+            started = time.perf_counter()
             for number in range(0, len(part), poll):
-                batch = part[number:number + poll]
-                started = time.perf_counter()
-                decoded = decode_all([clip.data for clip in batch])
-                between = time.perf_counter()
-                detector.judge([c.camera for c in batch], [c.start for c in batch], decoded)
-                if device.startswith("cuda"):
-                    torch.cuda.synchronize()
-                decode_s += between - started
-                judge_s += time.perf_counter() - between
-    return {"clips_per_s": len(timed) / (decode_s + judge_s), "decode_s": decode_s, "judge_s": judge_s, "clips": len(timed)}
+                processor.process(state, part[number:number + poll])
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            seconds = time.perf_counter() - started
+    return {"clips_per_s": (len(records) - cameras) / seconds, "alerts": outbox.counters.alerts,
+            "dead_letters": sum(outbox.counters.dead_letters.values())}
 
 
 def main() -> None:
@@ -76,16 +99,16 @@ def main() -> None:
     clips = [dataclasses.replace(clip, camera=f"cam-{camera:04d}")
              for clip in (feed.clips * (1 + args.rounds // len(feed.clips)))[:args.rounds]
              for camera in range(args.cameras)]
-    device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} torch threads"
+    records = clip_records(clips)
+    where = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} torch threads"
     print(f"{args.cameras} cameras x {args.rounds} clips (2 s, 768x432), polls of {args.poll}, "
-          f"{args.decoders} decoder processes, {device_name}\n", flush=True)
-    print("| encoder | device | decoders | clips/s | cameras sustained | decode share | judge ms/clip |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+          f"{args.decoders} decoder processes, {where}\n", flush=True)
+    print("| encoder | device | decoders | clips/s | cameras sustained | alerts |")
+    print("|---|---|---:|---:|---:|---:|")
     for encoder in args.encoder:
-        r = measure(encoder, args.device, args.decoders, clips, args.poll, args.cameras)
+        r = measure(encoder, args.device, args.decoders, records, args.poll, args.cameras)
         print(f"| {encoder} | {args.device} | {args.decoders} | {r['clips_per_s']:.1f} | "
-              f"{r['clips_per_s'] * CLIP_SECONDS:.0f} | {r['decode_s'] / (r['decode_s'] + r['judge_s']):.0%} | "
-              f"{1000 * r['judge_s'] / r['clips']:.2f} |", flush=True)
+              f"{r['clips_per_s'] * CLIP_SECONDS:.0f} | {r['alerts']} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,9 @@ Weights cannot be downloaded here, so each model is built with random weights in
 own classes at the published sizes (``detectors/chronos_models.py``): the compute is that of the
 real checkpoint. The weight-free embedder runs beside it as the baseline. One channel per window.
 "embed + score" is ``SeriesDetector.assess`` of the config's LOF detector (k = 20, a memory of
-up to 1,000 vectors per stream, refit every 32) on a batch holding one window of each of
-``batch`` streams, every stream's memory already fitted (filled with random vectors first), so
-it is the steady state of serve with ``batch`` streams: embedding, per-stream LOF, thresholds.
+up to 1,000 vectors per stream, refit every 64) on a batch holding one window of each of
+``batch`` streams, every stream's memory first filled with ``--memory`` random vectors (1,000: the
+steady state of serve with ``batch`` streams): embedding, per-stream LOF, thresholds.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from argus.wiring import detector_factory
 from detectors.chronos_models import save_random_model
 
 
-def rates(model: str | None, device: str, batch: int, window: int, repeats: int = 3) -> tuple[float, float]:
+def rates(model: str | None, device: str, batch: int, window: int, memory: int, repeats: int = 3,
+          ) -> tuple[float, float]:
     """(embed, embed + score) windows/s of the LOF detector on ``model`` (None: window stats)."""
     overrides = {"detector.name": "lof", "detector.device": device, "detector.window": window}
     if model is not None:
@@ -35,8 +36,10 @@ def rates(model: str | None, device: str, batch: int, window: int, repeats: int 
     x = torch.randn(batch, 1, window, dtype=torch.float64).cumsum(-1)
     ids = [f"node-{i:05d}" for i in range(batch)]
     vectors = detector.embedder.embed(x)  # warm-up, and the vector size
-    for _ in range(detector.scorer.k + 1):  # every stream's memory fitted before the timing
-        detector.scorer.score_and_learn(torch.randn_like(vectors), keys=ids)
+    every = detector.scorer.refit_every
+    for filled in range(0, memory, every):  # every stream's memory filled (and fitted) before the timing
+        rows = min(every, memory - filled)
+        detector.scorer.score_and_learn(torch.randn(rows * batch, vectors.shape[1]), keys=ids * rows)
     timings = []
     for step in (lambda: detector.embedder.embed(x), lambda: detector.assess(ids, x.numpy())):
         started = time.perf_counter()
@@ -56,19 +59,20 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=64)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--memory", type=int, default=1000, help="vectors in each stream's LOF memory")
     args = parser.parse_args()
     print("| embedder | device | threads | batch | embed, windows/s | embed + score, windows/s |")
     print("|---|---|---:|---:|---:|---:|")
     for threads in args.threads:
         torch.set_num_threads(threads)
         for batch in args.batches:
-            embed, scored = rates(None, args.device, batch, args.window)
+            embed, scored = rates(None, args.device, batch, args.window, args.memory)
             print(f"| weight-free window stats | {args.device} | {threads} | {batch} | {embed:,.0f} | {scored:,.0f} |",
                   flush=True)
             for size in args.sizes:
                 with tempfile.TemporaryDirectory() as folder:
                     embed, scored = rates(str(save_random_model(args.family, size, folder)), args.device, batch,
-                                          args.window)
+                                          args.window, args.memory)
                 print(f"| chronos-{args.family}-{size} (random weights) | {args.device} | {threads} | {batch} "
                       f"| {embed:,.0f} | {scored:,.0f} |", flush=True)
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from detectors.memory import (StateFile, as_rows, default_dtype, dtype_name, keyed_state, rows_by_key,
+from detectors.memory import (StateFile, as_rows, DEFAULT_DTYPE, dtype_name, keyed_state, rows_by_key,
                               unpack_keyed_state)
 
 METRICS = ("euclidean", "cosine")
@@ -47,7 +47,7 @@ def _check_metric(metric: str) -> None:
 
 def _unit(x: torch.Tensor) -> torch.Tensor:
     """Rows scaled to unit length; zero rows stay zero (so their cosine distance is 1)."""
-    norm = x.norm(dim=1, keepdim=True)
+    norm = x.norm(dim=-1, keepdim=True)
     return x / torch.where(norm > 0, norm, torch.ones_like(norm))
 
 
@@ -132,11 +132,14 @@ def _merge(best_d: torch.Tensor, best_i: torch.Tensor, d: torch.Tensor, offset: 
 
 
 def _refine(queries: torch.Tensor, reference: torch.Tensor, candidates: torch.Tensor, k: int, metric: str,
-            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact distances to the shortlisted candidates; the k best by (distance, index)."""
+            valid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact distances to the shortlisted candidates; the k best by (distance, index).
+    ``valid`` (Q, C): False marks a candidate that is padding, never a neighbour."""
     rows = max(1, _EXACT_BLOCK // (candidates.shape[1] * reference.shape[1]))
     exact = torch.cat([_exact_distances(queries[s:s + rows], reference[candidates[s:s + rows]], metric)
                        for s in range(0, queries.shape[0], rows)])
+    if valid is not None:
+        exact = exact.masked_fill(~valid, float("inf"))
     candidates, by_index = candidates.sort(dim=1)
     exact, by_distance = exact.gather(1, by_index).sort(dim=1, stable=True)
     return exact[:, :k], candidates.gather(1, by_distance)[:, :k]
@@ -178,31 +181,139 @@ def lof_scores(fitted: FittedLOF, queries: torch.Tensor) -> torch.Tensor:
     return (fitted.density[neighbours] / density[:, None]).mean(1)
 
 
-class _Memory:
-    """One key's FIFO ring of admitted vectors and the LOF fitted on it at the last refit."""
+# Many references at once: the memories of many keys, padded to one length. Each of the G
+# references is used only up to its own size; the results equal fit_lof / lof_scores on each.
+_BATCH_ELEMENTS = 1 << 24  # elements of one (keys, queries, reference) block of shortlist distances
+
+
+def batched_k_nearest(queries: torch.Tensor, reference: torch.Tensor, sizes: torch.Tensor, k: int,
+                      metric: str = "euclidean", exclude_self: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each g, distances and indices (G, Q, k) of the k nearest of ``reference[g, :sizes[g]]``
+    to each of ``queries[g]``, as ``k_nearest`` finds them (same ties). ``exclude_self``: the
+    queries are the references themselves."""
+    g, q, n = queries.shape[0], queries.shape[1], reference.shape[1]
+    if metric == "cosine":
+        queries, reference = _unit(queries), _unit(reference)
+    valid = torch.arange(n, device=reference.device) < sizes[:, None]  # (G, N)
+    keep = min(k + _SLACK, n - int(exclude_self))
+    if metric == "euclidean":  # centred on each reference's own mean, as _shortlist does
+        center = (reference * valid[..., None]).sum(1) / sizes[:, None].to(reference.dtype)
+        shifted_q, shifted_r = queries - center[:, None], reference - center[:, None]
+        bias, scale = (shifted_r * shifted_r).sum(-1), -2
+    else:
+        shifted_q, shifted_r, bias, scale = queries, reference, reference.new_zeros(g, n), -1
+    bias = bias.masked_fill(~valid, float("inf"))
+    rows = max(1, _BATCH_ELEMENTS // (g * n))
+    candidates = []
+    for start in range(0, q, rows):
+        d = torch.baddbmm(bias[:, None, :], shifted_q[:, start:start + rows], shifted_r.transpose(1, 2), alpha=scale)
+        if exclude_self:
+            own = torch.arange(start, min(q, start + rows), device=d.device)
+            d[:, own - start, own] = float("inf")
+        candidates.append(torch.topk(d, keep, dim=2, largest=False, sorted=False).indices)
+    local = torch.cat(candidates, 1)  # (G, Q, keep)
+    usable = local < sizes[:, None, None]  # padding may be shortlisted where a reference is short
+    if exclude_self:  # and so may a row itself, which the exact distances would not bar
+        usable &= local != torch.arange(q, device=local.device)[None, :, None]
+    offsets = torch.arange(g, device=local.device)[:, None, None] * n
+    distances, indices = _refine(queries.reshape(g * q, -1), reference.reshape(g * n, -1),
+                                 (local + offsets).reshape(g * q, keep), k, metric, valid=usable.reshape(g * q, keep))
+    return distances.view(g, q, k), indices.view(g, q, k) - offsets
+
+
+def batched_fit(reference: torch.Tensor, sizes: torch.Tensor, k: int, metric: str = "euclidean",
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """k-distances and densities (G, N) of each reference (``fit_lof`` on each)."""
+    distances, neighbours = batched_k_nearest(reference, reference, sizes, k, metric, exclude_self=True)
+    k_distance = distances[..., -1].contiguous()
+    return k_distance, _batched_density(distances, neighbours, k_distance)
+
+
+def batched_scores(queries: torch.Tensor, reference: torch.Tensor, sizes: torch.Tensor, k_distance: torch.Tensor,
+                   density: torch.Tensor, k: int, metric: str = "euclidean") -> torch.Tensor:
+    """LOF (G, Q) of each ``queries[g]`` against fitted reference g (``lof_scores`` on each)."""
+    distances, neighbours = batched_k_nearest(queries, reference, sizes, k, metric)
+    query_density = _batched_density(distances, neighbours, k_distance)
+    return (_per_reference(density, neighbours) / query_density[..., None]).mean(-1)
+
+
+def _per_reference(values: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """values (G, N) looked up at indices (G, Q, k) of the same reference."""
+    return values.gather(1, indices.flatten(1)).view(indices.shape)
+
+
+def _batched_density(distances: torch.Tensor, neighbours: torch.Tensor, k_distance: torch.Tensor) -> torch.Tensor:
+    reach = torch.maximum(distances, _per_reference(k_distance, neighbours))
+    return 1 / (reach.mean(-1) + _DENSITY_GUARD)
+
+
+class _Memories:
+    """The memories of every key whose vectors have one width, stacked: slot s is one key's FIFO
+    ring of admitted vectors and the reference fitted at its last refit (oldest first, its own
+    size), with that reference's k-distances and densities. Counters live on the host."""
 
     def __init__(self, capacity: int, width: int, device: torch.device, dtype: torch.dtype):
-        self.ring = torch.zeros((capacity, width), device=device, dtype=dtype)
-        self.count = 0  # vectors ever admitted
-        self.since_fit = 0  # admitted since the last refit
-        self.fitted: FittedLOF | None = None
+        self.capacity, self.width = capacity, width
+        self.ring = torch.zeros((0, capacity, width), device=device, dtype=dtype)
+        self.reference = torch.zeros_like(self.ring)
+        self.k_distance = torch.zeros((0, capacity), device=device, dtype=dtype)
+        self.density = torch.zeros_like(self.k_distance)
+        self.count = np.zeros(0, np.int64)  # vectors ever admitted
+        self.since_fit = np.zeros(0, np.int64)  # admitted since the last refit
+        self.fitted = np.zeros(0, np.int64)  # size of the fitted reference; 0: none yet
+        self.used = 0
 
-    def contents(self) -> torch.Tensor:
-        """The vectors held, oldest first."""
-        capacity = self.ring.shape[0]
-        if self.count <= capacity:
-            return self.ring[:self.count]
-        start = self.count % capacity
-        return torch.cat([self.ring[start:], self.ring[:start]])
+    def add(self) -> int:
+        """A new empty slot (storage grows by doubling)."""
+        if self.used == self.ring.shape[0]:
+            grow = max(4, self.used)
+            self.ring, self.reference, self.k_distance, self.density = (
+                torch.cat([t, t.new_zeros((grow, *t.shape[1:]))]) for t in
+                (self.ring, self.reference, self.k_distance, self.density))
+            self.count, self.since_fit, self.fitted = (
+                np.concatenate([a, np.zeros(grow, np.int64)]) for a in (self.count, self.since_fit, self.fitted))
+        self.used += 1
+        return self.used - 1
 
-    def admit(self, rows: torch.Tensor) -> None:
-        """Append rows, overwriting the oldest once the ring is full."""
-        capacity, added = self.ring.shape[0], rows.shape[0]
-        kept = rows[-capacity:]
-        first = self.count + added - kept.shape[0]
-        self.ring[(first + torch.arange(kept.shape[0], device=kept.device)) % capacity] = kept
-        self.count += added
-        self.since_fit += added
+    def contents(self, slots: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+        """The vectors each slot holds, oldest first, padded to the longest: (S, N, D), sizes."""
+        sizes = np.minimum(self.count[slots], self.capacity)
+        first = np.where(self.count[slots] > self.capacity, self.count[slots] % self.capacity, 0)
+        order = (first[:, None] + np.arange(sizes.max())[None, :]) % self.capacity
+        return self.ring[torch.as_tensor(slots)[:, None], torch.as_tensor(order)], sizes
+
+    def admit(self, slots: np.ndarray, rows: torch.Tensor, taken: np.ndarray) -> None:
+        """Append ``rows`` (S, Q, D) to their slots, ``taken`` (S, Q) of them, in order."""
+        rank = np.cumsum(taken, 1) - 1
+        position = (self.count[slots][:, None] + rank) % self.capacity
+        where = np.nonzero(taken)
+        index = torch.as_tensor(where[0]), torch.as_tensor(where[1])
+        self.ring[torch.as_tensor(slots[where[0]]), torch.as_tensor(position[where])] = rows[index]
+        added = taken.sum(1)
+        self.count[slots] += added
+        self.since_fit[slots] += added
+
+    def refit(self, slots: np.ndarray, k: int, metric: str) -> None:
+        contents, sizes = self.contents(slots)
+        n, index = contents.shape[1], torch.as_tensor(slots)
+        k_distance, density = batched_fit(contents, torch.as_tensor(sizes, device=contents.device), k, metric)
+        self.reference[index, :n], self.k_distance[index, :n], self.density[index, :n] = contents, k_distance, density
+        self.fitted[slots], self.since_fit[slots] = sizes, 0
+
+    def scores(self, slots: np.ndarray, queries: torch.Tensor, k: int, metric: str) -> torch.Tensor:
+        """LOF (S, Q) of each slot's queries against its fitted reference, a group of slots at a
+        time (a group's references are gathered: a view where its slots are consecutive)."""
+        n = int(self.fitted[slots].max())
+        per_group = max(1, 4 * _BATCH_ELEMENTS // (n * self.width))
+        out = []
+        for start in range(0, len(slots), per_group):
+            group = slots[start:start + per_group]
+            pick = (slice(int(group[0]), int(group[-1]) + 1) if (np.diff(group) == 1).all()
+                    else torch.as_tensor(group))
+            sizes = torch.as_tensor(self.fitted[group], device=queries.device)
+            out.append(batched_scores(queries[start:start + per_group], self.reference[pick, :n], sizes,
+                                      self.k_distance[pick, :n], self.density[pick, :n], k, metric))
+        return torch.cat(out)
 
 
 class LOFScorer(StateFile):
@@ -221,6 +332,10 @@ class LOFScorer(StateFile):
       itself, O(capacity^2 * dim));
     - refits happen at admission counts, never at batch ends, so a batch gives exactly the
       scores of the same vectors fed one at a time, and keys never see each other's vectors.
+
+    The keys of a batch are served together: their memories sit stacked in one tensor, so one
+    batched k-NN search scores a row of every key at once (one call for thousands of streams,
+    not one per stream), and the keys due for a refit are refitted together.
 
     >>> scorer = LOFScorer(k=3, capacity=50, refit_every=10)
     >>> scorer.score_and_learn(np.sin(np.arange(40.0))[:, None])[:5].round(2).tolist()  # 4 warm-up zeros
@@ -242,72 +357,107 @@ class LOFScorer(StateFile):
         self.k, self.capacity, self.refit_every, self.metric = k, capacity, refit_every, metric
         self.admit_below = admit_below
         self.device = torch.device(device)
-        self.dtype = dtype or default_dtype(self.device)
+        self.dtype = dtype or DEFAULT_DTYPE
         self.query_chunk, self.reference_chunk = query_chunk, reference_chunk
-        self.memories: dict[str, _Memory] = {}
+        self.memories: dict[int, _Memories] = {}  # vector width -> the memories of that width
+        self.slots: dict[str, tuple[int, int]] = {}  # key -> (width, slot)
 
     def score_and_learn(self, vectors: torch.Tensor | np.ndarray, keys: Sequence[str] | None = None) -> np.ndarray:
         """LOF of each row against its key's memory (0.0 while it warms up), then learned."""
         rows = as_rows(vectors, self.device, self.dtype)
         scores = rows.new_zeros(rows.shape[0])
-        for key, index in rows_by_key(keys, rows.shape[0]).items():
-            index = index.to(self.device)
-            scores[index] = self._stream(key, rows[index])
+        width = rows.shape[1]
+        groups = rows_by_key(keys, rows.shape[0])
+        memories = self.memories.get(width) or self.memories.setdefault(
+            width, _Memories(self.capacity, width, self.device, self.dtype))
+        slots = np.empty(len(groups), np.int64)
+        for i, key in enumerate(groups):
+            held, slot = self.slots.get(key) or (width, None)
+            if held != width:
+                raise ValueError(f"key {key!r} holds vectors of dim {held}, got dim {width}")
+            if slot is None:
+                slot = memories.add()
+                self.slots[key] = (width, slot)
+            slots[i] = slot
+        lengths = np.array([len(index) for index in groups.values()])
+        table = np.full((len(groups), int(lengths.max())), -1, np.int64)  # each key's rows in order
+        for i, index in enumerate(groups.values()):
+            table[i, :len(index)] = index.numpy()
+        self._learn(memories, slots, table, lengths, rows, scores)
         return scores.cpu().numpy().astype(np.float64)
 
-    def _stream(self, key: str, rows: torch.Tensor) -> torch.Tensor:
-        memory = self.memories.get(key)
-        if memory is None:
-            memory = self.memories[key] = _Memory(self.capacity, rows.shape[1], self.device, self.dtype)
-        elif memory.ring.shape[1] != rows.shape[1]:
-            raise ValueError(f"key {key!r} holds vectors of dim {memory.ring.shape[1]}, got dim {rows.shape[1]}")
-        scores = rows.new_zeros(rows.shape[0])
-        start = 0
-        while start < rows.shape[0]:
-            # at most as many rows as admissions before the next refit: all share one reference
-            block = rows[start:start + self._admissions_to_refit(memory)]
-            if memory.fitted is None:
-                memory.admit(block)
-            else:
-                block_scores = lof_scores(memory.fitted, block)
-                scores[start:start + block.shape[0]] = block_scores
-                memory.admit(block if self.admit_below is None else block[block_scores <= self.admit_below])
-            start += block.shape[0]
-            if self._admissions_to_refit(memory) == 0:
-                memory.fitted = fit_lof(memory.contents().clone(), self.k, self.metric,
-                                        self.query_chunk, self.reference_chunk)
-                memory.since_fit = 0
-        return scores
+    def _learn(self, memories: _Memories, slots: np.ndarray, table: np.ndarray, lengths: np.ndarray,
+               rows: torch.Tensor, scores: torch.Tensor) -> None:
+        """Every key's rows in steps: a step takes from each key the rows up to its next refit
+        (all scored against one reference), admits them, then refits the keys that are due."""
+        done = np.zeros_like(lengths)
+        while (active := np.nonzero(done < lengths)[0]).size:
+            slot = slots[active]
+            fitted = memories.fitted[slot] > 0
+            due = np.where(fitted, self.refit_every - memories.since_fit[slot], self.k + 1 - memories.count[slot])
+            take = np.minimum(np.minimum(lengths[active] - done[active], due), self.capacity)
+            width = int(take.max())
+            columns = np.minimum(done[active][:, None] + np.arange(width)[None, :], table.shape[1] - 1)
+            picked = np.where(np.arange(width)[None, :] < take[:, None], table[active[:, None], columns], -1)
+            batch = rows[torch.as_tensor(np.maximum(picked, 0))]  # (A, width, D), padding repeats row 0
+            taken = picked >= 0
+            if fitted.any():
+                step = torch.as_tensor(np.nonzero(fitted)[0])
+                step_scores = memories.scores(slot[fitted], batch[step], self.k, self.metric)
+                row_index = picked[fitted]
+                scores[torch.as_tensor(row_index[row_index >= 0])] = step_scores[torch.as_tensor(row_index >= 0)]
+                if self.admit_below is not None:
+                    taken[fitted] &= (step_scores <= self.admit_below).cpu().numpy()
+            memories.admit(slot, batch, taken)
+            done[active] += take
+            refit = np.where(memories.fitted[slot] > 0, memories.since_fit[slot] >= self.refit_every,
+                             memories.count[slot] >= self.k + 1)
+            if refit.any():
+                self._refit(memories, slot[refit])
 
-    def _admissions_to_refit(self, memory: _Memory) -> int:
-        if memory.fitted is None:
-            return self.k + 1 - memory.count
-        return self.refit_every - memory.since_fit
+    def _refit(self, memories: _Memories, slots: np.ndarray) -> None:
+        """Refit in groups small enough that each group's (N x N) distances stay bounded."""
+        per_group = max(1, _BATCH_ELEMENTS // (self.capacity * self.capacity))
+        for start in range(0, len(slots), per_group):
+            memories.refit(slots[start:start + per_group], self.k, self.metric)
 
     def config(self) -> dict:
         return dict(k=self.k, capacity=self.capacity, refit_every=self.refit_every, metric=self.metric,
                     admit_below=self.admit_below, dtype=dtype_name(self.dtype), query_chunk=self.query_chunk,
                     reference_chunk=self.reference_chunk)
 
+    def contents(self, key: str) -> torch.Tensor:
+        """The vectors ``key``'s memory holds, oldest first."""
+        width, slot = self.slots[key]
+        contents, sizes = self.memories[width].contents(np.array([slot]))
+        return contents[0, :sizes[0]]
+
     def state_dict(self) -> dict:
         """Config, every key's ring, counters and fitted reference: numpy arrays and JSON values."""
         states = {}
-        for key, memory in self.memories.items():
-            tensors = {"ring": memory.ring}
-            if memory.fitted is not None:
-                fitted = memory.fitted
-                tensors.update(reference=fitted.vectors, k_distance=fitted.k_distance, density=fitted.density)
-            states[key] = (tensors, dict(count=memory.count, since_fit=memory.since_fit))
+        for key, (width, slot) in self.slots.items():
+            m = self.memories[width]
+            tensors = {"ring": m.ring[slot]}
+            if m.fitted[slot]:
+                n = int(m.fitted[slot])
+                tensors.update(reference=m.reference[slot, :n], k_distance=m.k_distance[slot, :n],
+                               density=m.density[slot, :n])
+            states[key] = (tensors, dict(count=int(m.count[slot]), since_fit=int(m.since_fit[slot])))
         return keyed_state(self.state_name, self.config(), states)
 
     def load_state_dict(self, state: dict) -> None:
         """Take the memories of a ``state_dict`` made by a scorer with the same arguments."""
         states = unpack_keyed_state(state, self.state_name, self.config(), self.device, self.dtype)
-        self.memories = {}
+        self.memories, self.slots = {}, {}
         for key, (tensors, counters) in states.items():
-            memory = self.memories[key] = _Memory(self.capacity, tensors["ring"].shape[1], self.device, self.dtype)
-            memory.ring.copy_(tensors["ring"])
-            memory.count, memory.since_fit = counters["count"], counters["since_fit"]
+            width = tensors["ring"].shape[1]
+            m = self.memories.get(width) or self.memories.setdefault(
+                width, _Memories(self.capacity, width, self.device, self.dtype))
+            slot = m.add()
+            self.slots[key] = (width, slot)
+            m.ring[slot] = tensors["ring"]
+            m.count[slot], m.since_fit[slot] = counters["count"], counters["since_fit"]
             if "reference" in tensors:
-                memory.fitted = FittedLOF(tensors["reference"], tensors["k_distance"], tensors["density"],
-                                          self.k, self.metric, self.query_chunk, self.reference_chunk)
+                n = tensors["reference"].shape[0]
+                m.reference[slot, :n], m.k_distance[slot, :n] = tensors["reference"], tensors["k_distance"]
+                m.density[slot, :n], m.fitted[slot] = tensors["density"], n

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from detectors.memory import (StateFile, as_rows, default_dtype, dtype_name, keyed_state, rows_by_key,
+from detectors.memory import (StateFile, as_rows, DEFAULT_DTYPE, dtype_name, keyed_state, rows_by_key,
                               unpack_keyed_state)
 
 SCORES = ("spectral", "mean", "topk")
@@ -105,7 +105,7 @@ class SelfSimilarityScorer(StateFile):
             raise ValueError(f"chunk must be >= 1, got {chunk}")
         self.window, self.rank, self.top_k, self.score, self.chunk = window, rank, top_k, score, chunk
         self.device = torch.device(device)
-        self.dtype = dtype or default_dtype(self.device)
+        self.dtype = dtype or DEFAULT_DTYPE
         self.recent: dict[str, _Recent] = {}
 
     def score_and_learn(self, vectors: torch.Tensor | np.ndarray, keys: Sequence[str] | None = None) -> np.ndarray:

@@ -176,7 +176,7 @@ def test_admit_below_keeps_high_scores_out_of_the_memory():
     scorer = LOFScorer(k=3, capacity=50, refit_every=1, admit_below=2.0)
     scorer.score_and_learn(np.sin(np.arange(30.0))[:, None])
     assert scorer.score_and_learn(np.array([[40.0]]))[0] > 2.0
-    assert 40.0 not in scorer.memories[""].contents()
+    assert 40.0 not in scorer.contents("")
 
 
 def test_keys_keep_independent_memories():
@@ -248,7 +248,7 @@ def test_a_key_keeps_its_dimension():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_float32_scores_equal_cpu_float64_scores():
+def test_cuda_scores_equal_cpu_scores():
     rng = np.random.default_rng(7)
     x = rng.standard_normal((3000, 16)) * 3 + 100
     keys = [f"s{i % 4}" for i in range(3000)]
@@ -256,3 +256,38 @@ def test_cuda_float32_scores_equal_cpu_float64_scores():
         cpu = LOFScorer(k=10, capacity=500, refit_every=32, metric=metric).score_and_learn(x, keys)
         gpu = LOFScorer(k=10, capacity=500, refit_every=32, metric=metric, device="cuda").score_and_learn(x, keys)
         np.testing.assert_allclose(gpu, cpu, rtol=1e-4)
+
+
+def _interleaved(keys: list[str], rng) -> list[int]:
+    """Row positions in a random order that keeps each key's own rows in order."""
+    queues: dict[str, list[int]] = {}
+    for j, key in enumerate(keys):
+        queues.setdefault(key, []).append(j)
+    turns = rng.permutation(np.repeat(list(queues), [len(q) for q in queues.values()]))
+    return [queues[key].pop(0) for key in turns]
+
+
+@pytest.mark.parametrize("admit_below", [None, 1.2])
+def test_many_keys_in_one_batch_score_as_each_key_alone(admit_below):
+    """Keys at different stages (warming up, freshly fitted, full and rolling) share each step."""
+    rng = np.random.default_rng(8)
+    streams = [rng.standard_normal((int(rng.integers(3, 90)), 4)) * (1 + i % 3) + i for i in range(40)]
+    alone = [LOFScorer(5, 30, 6, admit_below=admit_below).score_and_learn(x) for x in streams]
+    together = LOFScorer(5, 30, 6, admit_below=admit_below)
+    position = [0] * len(streams)
+    got: list[list[float]] = [[] for _ in streams]
+    while any(p < len(x) for p, x in zip(position, streams)):
+        rows, keys = [], []
+        for i, x in enumerate(streams):  # each key sends 0-4 rows a batch
+            n = min(int(rng.integers(0, 5)), len(x) - position[i])
+            rows += list(x[position[i]:position[i] + n])
+            keys += [f"k{i}"] * n
+            position[i] += n
+        if not rows:
+            continue
+        order = _interleaved(keys, rng)
+        scores = together.score_and_learn(np.array(rows)[order], [keys[j] for j in order])
+        for j, score in zip(order, scores):
+            got[int(keys[j][1:])].append(score)
+    for i in range(len(streams)):
+        np.testing.assert_allclose(got[i], alone[i], rtol=1e-12)

@@ -102,7 +102,7 @@ def test_bad_input_raises_a_one_line_value_error(call, message):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_float32_scores_equal_cpu_float64_scores():
+def test_cuda_scores_equal_cpu_scores():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2000, 32)) + np.sin(np.arange(2000) / 7)[:, None]
     keys = [f"s{i % 5}" for i in range(2000)]
