@@ -182,7 +182,7 @@ def build_camera_pipeline(config: Config) -> PartitionedWorker:
     v = config.video
     factory = camera_detector_factory(config)
     settings = CameraSettings(ClipPolicy(tuple(v.roots), tuple(v.hosts), v.max_clip_bytes, v.decode_timeout_s),
-                              min_run=config.alert.min_run, quiet_clips=v.quiet_clips, decode_batch=2 * v.decoders)
+                              min_run=config.alert.min_run, quiet_clips=v.quiet_clips)
     group = f"{config.group_id}.video"
     outbox = Outbox(make_producer(config.kafka), config.topics.alerts, config.topics.dead_letter)
     processor = CameraProcessor(settings, clip_decoder(config), factory, outbox)

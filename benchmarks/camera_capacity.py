@@ -7,7 +7,7 @@ The clip records of a real camera's footage (one-by-one-person-detection.mp4, 76
 clips at 5 frames/s, an injected anomaly in every 4th clip after the 30th), one copy per camera,
 cameras interleaved in time, go through the `CameraProcessor` that `argus serve` builds from its
 config, in polls of ``--poll`` records (serve's poll size): parse, decode in ``--decoders``
-isolated decoder processes one slice ahead, judge (encoder, per-camera LOF and threshold, frame
+isolated decoder processes, then judge (encoder, per-camera LOF and threshold, frame
 novelty and PNG keyframes of anomalous clips), alerts. What it leaves out is Kafka: alerts and
 dead letters go to a producer that only counts them, and nothing is committed.
 `benchmarks/camera_pipeline.py` measures the whole of serve through a real broker.
@@ -68,7 +68,7 @@ def measure(encoder: str, device: str, decoders: int, records: list, poll: int, 
         config = load_config(None, {"video.enabled": True, "video.encoder": encoder, "detector.device": device,
                                     "video.decoders": decoders, "video.keyframe_dir": keyframes})
         outbox = Outbox(CountingProducer(), "alerts", "dead-letters")
-        processor = CameraProcessor(CameraSettings(decode_batch=2 * decoders), clip_decoder(config),
+        processor = CameraProcessor(CameraSettings(), clip_decoder(config),
                                     camera_detector_factory(config), outbox)
         state = processor.new_state()
         for part in (records[:cameras], records[cameras:]):  # warm-up round, then the timed rounds

@@ -38,7 +38,7 @@ from torch import nn
 
 from detectors.memory import load_state, save_state
 
-_EPS = 1e-9
+_EPS = 1e-6  # the spread under which an expert's scores count as rounding noise (scores are ~0.01-10)
 MIN_HISTORY = 30  # earlier scores an expert needs before its z-scores count
 
 
@@ -62,7 +62,7 @@ class RunningNormaliser:
         m2_before = np.vstack([self.m2, m2_after[:-1]])
         count_before = n - 1
         std_before = np.sqrt(m2_before / np.maximum(count_before - 1, 1))
-        z = np.where(count_before >= MIN_HISTORY, deviations / (std_before + _EPS), 0.0)
+        z = np.where(count_before >= MIN_HISTORY, deviations / np.maximum(std_before, _EPS), 0.0)
         self.count, self.mean, self.m2 = int(n[-1, 0]), mean_after[-1], m2_after[-1]
         return z
 

@@ -6,17 +6,13 @@ A :class:`CameraProcessor` handles one partition's clip records for a
 hosts), and the clips of a poll are decoded together by the ``decode_all`` function it is handed
 (child processes side by side). Every refusal — a bad record, a URI outside the policy, a clip
 the decoder rejects or crashes on — is a RecordError, so the clip goes to the dead-letter topic
-with its reason and the consumer carries on.
-
-A poll is handled in slices of ``decode_batch`` records, decoded one slice ahead: while the
-detector judges a slice (one encoder batch per frame shape, in offset order), the decoders are
-already at work on the next, so decoding (CPU) and judging (GPU, or the other core) overlap.
+with its reason and the consumer carries on. The good clips of a poll are judged in one detector
+call (one encoder batch per frame shape), in offset order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +27,6 @@ class CameraSettings:
     policy: ClipPolicy = field(default_factory=ClipPolicy)
     min_run: int = 1  # anomalous clips in a row before an alert opens
     quiet_clips: int = 1  # normal clips in a row that close it
-    decode_batch: int = 16  # records decoded together, one slice ahead of the judging
 
 
 @dataclass
@@ -63,7 +58,6 @@ class CameraProcessor:
         self.decode_all = decode_all
         self.detector_factory = detector_factory
         self.outbox = outbox
-        self.ahead = ThreadPoolExecutor(1, thread_name_prefix="clip-read")  # the next slice's decoding
 
     def new_state(self) -> CameraState:
         detector = self.detector_factory()
@@ -71,19 +65,8 @@ class CameraProcessor:
         return CameraState(detector, tracker)
 
     def process(self, state: CameraState, records: list) -> None:
-        size = max(1, self.settings.decode_batch)
-        slices = [records[i:i + size] for i in range(0, len(records), size)]
-        pending = self.ahead.submit(self._read_and_decode, slices[0]) if slices else None
-        for number, piece in enumerate(slices):
-            outcomes = pending.result()
-            if number + 1 < len(slices):
-                pending = self.ahead.submit(self._read_and_decode, slices[number + 1])
-            self._judge(state, piece, outcomes)
-
-    def _read_and_decode(self, records: list) -> list:
-        """Per record, (clip record, decoded clip) or the RecordError that refuses it."""
         policy = self.settings.policy
-        outcomes: list = []
+        outcomes: list = []  # per record: its clip record, or the RecordError that refuses it
         for record in records:
             try:
                 outcomes.append(parse_clip_message(record.key, record.value, record.headers, policy))
@@ -93,24 +76,19 @@ class CameraProcessor:
         for i, clip in enumerate(outcomes):
             if not isinstance(clip, RecordError):
                 try:
-                    readable.append((i, clip.data if clip.uri is None else read_clip(clip, policy)))
+                    readable.append((i, clip, clip.data if clip.uri is None else read_clip(clip, policy)))
                 except RecordError as exc:
                     outcomes[i] = exc
-        for (i, _), decoded in zip(readable, self.decode_all([data for _, data in readable])):
-            outcomes[i] = decoded if isinstance(decoded, RecordError) else (outcomes[i], decoded)
-        return outcomes
-
-    def _judge(self, state: CameraState, records: list, outcomes: list) -> None:
-        """Dead letters and verdicts of a slice, in offset order."""
+        decoded = dict(zip((i for i, _, _ in readable), self.decode_all([data for _, _, data in readable])))
         cameras, starts, clips = [], [], []
-        for record, outcome in zip(records, outcomes):
-            if isinstance(outcome, RecordError):
-                self.outbox.dead_letter(record, record.value, outcome)
+        for i, record in enumerate(records):  # dead letters and clips in offset order
+            problem = outcomes[i] if isinstance(outcomes[i], RecordError) else decoded[i]
+            if isinstance(problem, RecordError):
+                self.outbox.dead_letter(record, record.value, problem)
                 continue
-            clip, decoded = outcome
-            cameras.append(clip.camera)
-            starts.append(clip.start)
-            clips.append(decoded)
+            cameras.append(outcomes[i].camera)
+            starts.append(outcomes[i].start)
+            clips.append(decoded[i])
         self.outbox.counters.readings += len(clips)
         if not clips:
             return
