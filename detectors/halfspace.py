@@ -44,6 +44,7 @@ class HalfSpaceTrees:
         self.reference_mass = np.zeros((n_trees, nodes))  # river's r_mass
         self.seen_in_window = 0
         self.first_window = True
+        self._leaf_totals: np.ndarray | None = None  # _path_scores of the reference masses
 
     def _grow(self, rng: random.Random, tree: int, node: int, height: int, limits: list) -> None:
         """Pre-order growth with river's random calls, so a seed gives river's very trees."""
@@ -70,30 +71,27 @@ class HalfSpaceTrees:
         for name in cls._STATE:
             value = state[name]
             setattr(forest, name, value.copy() if isinstance(value, np.ndarray) else value)
+        forest._leaf_totals = None
         return forest
 
-    def paths(self, x: np.ndarray) -> np.ndarray:
-        """Node index at every level of every tree for each row of x: (B, n_trees, height + 1)."""
-        trees = np.arange(self.n_trees)
+    def leaves(self, x: np.ndarray) -> np.ndarray:
+        """The leaf each row of x reaches in every tree: (B, n_trees) node indices."""
+        trees, rows = np.arange(self.n_trees), np.arange(x.shape[0])[:, None]
         node = np.zeros((x.shape[0], self.n_trees), dtype=np.int64)
-        levels = [node]
         for _ in range(self.height):
-            feature = self.feature[trees, node]
-            go_right = np.take_along_axis(x, feature, axis=1) >= self.split[trees, node]
-            node = 2 * node + 1 + go_right
-            levels.append(node)
-        return np.stack(levels, axis=-1)
+            node = 2 * node + 1 + (x[rows, self.feature[trees, node]] >= self.split[trees, node])
+        return node
 
     def river_scores(self, x: np.ndarray) -> np.ndarray:
         """river's score_one for each row of x in turn, each row learned after it is scored."""
-        paths = self.paths(np.asarray(x, dtype=np.float64))
-        scores = np.zeros(len(paths))
+        leaves = self.leaves(np.asarray(x, dtype=np.float64))
+        scores = np.zeros(len(leaves))
         start = 0
-        while start < len(paths):
-            end = min(len(paths), start + self.window_size - self.seen_in_window)
+        while start < len(leaves):
+            end = min(len(leaves), start + self.window_size - self.seen_in_window)
             if not self.first_window:
-                scores[start:end] = self._score(paths[start:end])
-            self._learn(paths[start:end])
+                scores[start:end] = self._score(leaves[start:end])
+            self._learn(leaves[start:end])
             start = end
         return scores
 
@@ -102,22 +100,41 @@ class HalfSpaceTrees:
         x = vectors.cpu().numpy() if isinstance(vectors, torch.Tensor) else vectors
         return -np.log1p(-np.minimum(self.river_scores(x), _MAX_SCORE))
 
-    def _score(self, paths: np.ndarray) -> np.ndarray:
-        mass = self.reference_mass[np.arange(self.n_trees)[:, None], paths]  # (B, T, H + 1)
-        # river stops descending below a node whose reference mass is under 10% of a window
-        reached = np.cumprod(mass >= 0.1 * self.window_size, axis=-1)
-        reached = np.concatenate([np.ones_like(reached[..., :1]), reached[..., :-1]], axis=-1)
-        depth_weight = 2.0 ** np.arange(self.height + 1)
-        total = (mass * reached * depth_weight).sum(axis=(1, 2))
+    def _path_scores(self) -> np.ndarray:
+        """river's mass sum along the path from the root to each node, (n_trees, nodes): each
+        node on the way adds reference mass x 2^depth, and river stops descending below a node
+        whose reference mass is under 10% of a window. Sums of integers, so exact."""
+        mass = self.reference_mass
+        total = np.zeros_like(mass)
+        descends = np.zeros(mass.shape, dtype=bool)  # river goes on below this node
+        total[:, 0], descends[:, 0] = mass[:, 0], mass[:, 0] >= 0.1 * self.window_size
+        for depth in range(1, self.height + 1):  # a level's nodes are one slice; each parent twice
+            level, above = slice(2**depth - 1, 2 ** (depth + 1) - 1), slice(2 ** (depth - 1) - 1, 2**depth - 1)
+            reached = np.repeat(descends[:, above], 2, axis=1)
+            total[:, level] = np.repeat(total[:, above], 2, axis=1) + mass[:, level] * 2.0**depth * reached
+            descends[:, level] = reached & (mass[:, level] >= 0.1 * self.window_size)
+        return total
+
+    def _score(self, leaves: np.ndarray) -> np.ndarray:
+        if self._leaf_totals is None:
+            self._leaf_totals = self._path_scores()
+        total = self._leaf_totals[np.arange(self.n_trees), leaves].sum(axis=1)
         return 1 - total / (self.n_trees * self.window_size * (2 ** (self.height + 1) - 1))
 
-    def _learn(self, paths: np.ndarray) -> None:
-        """Count paths into the latest masses; pivot them to reference when a window completes."""
-        flat = (np.arange(self.n_trees)[:, None] * self.latest_mass.shape[1] + paths).ravel()
-        self.latest_mass += np.bincount(flat, minlength=self.latest_mass.size).reshape(self.latest_mass.shape)
-        self.seen_in_window += paths.shape[0]
+    def _learn(self, leaves: np.ndarray) -> None:
+        """Count the paths into the latest masses (a leaf's count climbs to every ancestor);
+        pivot them to reference when a window completes."""
+        nodes = self.latest_mass.shape[1]
+        flat = (np.arange(self.n_trees) * nodes + leaves).ravel()
+        counts = np.bincount(flat, minlength=self.latest_mass.size).reshape(self.latest_mass.shape).astype(float)
+        for depth in range(self.height - 1, -1, -1):  # children of a level: the next level's slice
+            below = slice(2 ** (depth + 1) - 1, 2 ** (depth + 2) - 1)
+            counts[:, 2**depth - 1:2 ** (depth + 1) - 1] = counts[:, below][:, 0::2] + counts[:, below][:, 1::2]
+        self.latest_mass += counts
+        self.seen_in_window += leaves.shape[0]
         if self.seen_in_window == self.window_size:
             self.reference_mass, self.latest_mass = self.latest_mass, np.zeros_like(self.latest_mass)
+            self._leaf_totals = None
             self.seen_in_window = 0
             self.first_window = False
 
