@@ -3,7 +3,8 @@
 One task at each size: fit on ``--reference`` vectors, score ``--queries`` new ones (k = 20,
 euclidean, Gaussian data), wall seconds of fit + score, best of ``--repeat`` runs after one
 warm-up. scikit-learn runs with its default algorithm (kd-tree up to 15 dimensions, brute
-force above) under threadpoolctl and n_jobs limits; torch on CPU at float64 (the dtype that
+force above) under threadpoolctl and n_jobs limits; torch (which shortlists with scipy's k-d tree
+up to 15 dimensions on CPU, by matrix products above and on GPUs) on CPU at float64 (the dtype that
 matches scikit-learn to 1e-5) and float32, at 1 and 2 threads; on CUDA at float32 when a GPU is
 present. The last column is the largest relative difference of torch's scores (float64 on CPU,
 float32 on CUDA) from scikit-learn's.

@@ -38,6 +38,7 @@ METRICS = ("euclidean", "cosine")
 _DENSITY_GUARD = 1e-10  # scikit-learn's, against 0 / 0 when > k duplicates coincide
 _EXACT_BLOCK = 1 << 22  # elements of the (rows, candidates, dim) block of exact distances
 _SLACK = 8  # candidates beyond k shortlisted per query, against rounding in the shortlist
+KD_TREE_MAX_DIM = 15  # on CPU, up to this many dimensions a k-d tree shortlists (scikit-learn's own cut-off)
 
 
 def _check_metric(metric: str) -> None:
@@ -71,14 +72,37 @@ def k_nearest(queries: torch.Tensor, reference: torch.Tensor, k: int, metric: st
     if metric == "cosine":
         queries, reference = _unit(queries), _unit(reference)
     keep = min(k + _SLACK, available)
+    tree_shortlist = reference.device.type == "cpu" and reference.shape[1] <= KD_TREE_MAX_DIM
+    if tree_shortlist:
+        shortlist = _tree_shortlist(queries, reference, keep, exclude_self)
     distances, indices = [], []
     for start in range(0, queries.shape[0], query_chunk):
         chunk = queries[start:start + query_chunk]
-        candidates = _shortlist(chunk, reference, keep, metric, start if exclude_self else None, reference_chunk)
+        if tree_shortlist:
+            candidates = shortlist[start:start + query_chunk]
+        else:
+            candidates = _shortlist(chunk, reference, keep, metric, start if exclude_self else None, reference_chunk)
         d, i = _refine(chunk, reference, candidates, k, metric)
         distances.append(d)
         indices.append(i)
     return torch.cat(distances), torch.cat(indices)
+
+
+def _tree_shortlist(queries: torch.Tensor, reference: torch.Tensor, keep: int, exclude_self: bool) -> torch.Tensor:
+    """Indices (Q, keep) of each query's ``keep`` nearest reference rows by a k-d tree (scipy),
+    for few dimensions on CPU, where it beats any brute-force search. Unit rows (cosine) are
+    searched by euclidean distance, which orders them the same way. ``exclude_self``: the
+    queries are the reference and row i is barred from its own list."""
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(reference.numpy())
+    _, found = tree.query(queries.numpy(), k=keep + int(exclude_self), workers=torch.get_num_threads())
+    found = found.reshape(queries.shape[0], -1)
+    if exclude_self:  # drop row i from its list; where duplicates crowded it out, drop the farthest
+        usable = found != np.arange(found.shape[0])[:, None]
+        usable[usable.all(1), -1] = False
+        found = found[usable].reshape(found.shape[0], keep)
+    return torch.from_numpy(found.astype(np.int64))
 
 
 def _shortlist(queries: torch.Tensor, reference: torch.Tensor, keep: int, metric: str, self_offset: int | None,

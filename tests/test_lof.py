@@ -7,6 +7,7 @@ import pytest
 import torch
 from sklearn.neighbors import LocalOutlierFactor
 
+from detectors import lof
 from detectors.lof import METRICS, LOFScorer, fit_lof, k_nearest, lof_scores
 from detectors.window_stats import WindowStatsEmbedder
 
@@ -42,6 +43,15 @@ def injected(kind: str, length: int = 32, start: int = 1900) -> tuple[np.ndarray
     windows = sliding(np.diff(inject(x, kind, start)) / np.diff(x[:1000]).std(), length)
     end = np.arange(len(windows)) + length  # index in x of each window's last point
     return windows, (end >= start) & (end < start + length), (end > 600) & (end < start)
+
+
+@pytest.fixture(autouse=True, params=["tree", "brute"])
+def search(request, monkeypatch):
+    """Every test runs with each CPU shortlist: the k-d tree (up to 15 dimensions) and the
+    chunked brute-force search (all dimensions, and every GPU)."""
+    if request.param == "brute":
+        monkeypatch.setattr(lof, "KD_TREE_MAX_DIM", 0)
+    return request.param
 
 
 def sklearn_scores(reference, queries, k, metric="euclidean", algorithm="auto") -> np.ndarray:
