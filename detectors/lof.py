@@ -288,9 +288,9 @@ class _Memories:
         self.used = 0
 
     def add(self) -> int:
-        """A new empty slot (storage grows by doubling)."""
+        """A new empty slot (storage grows by a quarter: a slot holds two (capacity, D) arrays)."""
         if self.used == self.ring.shape[0]:
-            grow = max(4, self.used)
+            grow = max(4, self.used // 4)
             self.ring, self.reference, self.k_distance, self.density = (
                 torch.cat([t, t.new_zeros((grow, *t.shape[1:]))]) for t in
                 (self.ring, self.reference, self.k_distance, self.density))
