@@ -182,10 +182,11 @@ class FittedLOF:
     reference_chunk: int = 1024
 
 
-def _density(distances: torch.Tensor, neighbours: torch.Tensor, k_distance: torch.Tensor) -> torch.Tensor:
-    """Local reachability density: 1 / mean over neighbours o of max(d(x, o), k-distance(o))."""
-    reach = torch.maximum(distances, k_distance[neighbours])
-    return 1 / (reach.mean(1) + _DENSITY_GUARD)
+def _density(distances: torch.Tensor, neighbour_k_distance: torch.Tensor) -> torch.Tensor:
+    """Local reachability density: 1 / mean over neighbours o of max(d(x, o), k-distance(o));
+    ``neighbour_k_distance`` is k-distance(o) looked up for each neighbour, shaped as ``distances``."""
+    reach = torch.maximum(distances, neighbour_k_distance)
+    return 1 / (reach.mean(-1) + _DENSITY_GUARD)
 
 
 def fit_lof(reference: torch.Tensor, k: int, metric: str = "euclidean",
@@ -193,7 +194,7 @@ def fit_lof(reference: torch.Tensor, k: int, metric: str = "euclidean",
     """scikit-learn's ``LocalOutlierFactor(n_neighbors=k, novelty=True).fit(reference)``."""
     distances, neighbours = k_nearest(reference, reference, k, metric, True, query_chunk, reference_chunk)
     k_distance = distances[:, -1].contiguous()
-    return FittedLOF(reference, k_distance, _density(distances, neighbours, k_distance), k, metric,
+    return FittedLOF(reference, k_distance, _density(distances, k_distance[neighbours]), k, metric,
                      query_chunk, reference_chunk)
 
 
@@ -201,7 +202,7 @@ def lof_scores(fitted: FittedLOF, queries: torch.Tensor) -> torch.Tensor:
     """LOF of each query against the fitted reference: ``-score_samples`` in scikit-learn."""
     distances, neighbours = k_nearest(queries, fitted.vectors, fitted.k, fitted.metric,
                                       False, fitted.query_chunk, fitted.reference_chunk)
-    density = _density(distances, neighbours, fitted.k_distance)
+    density = _density(distances, fitted.k_distance[neighbours])
     return (fitted.density[neighbours] / density[:, None]).mean(1)
 
 
@@ -250,25 +251,20 @@ def batched_fit(reference: torch.Tensor, sizes: torch.Tensor, k: int, metric: st
     """k-distances and densities (G, N) of each reference (``fit_lof`` on each)."""
     distances, neighbours = batched_k_nearest(reference, reference, sizes, k, metric, exclude_self=True)
     k_distance = distances[..., -1].contiguous()
-    return k_distance, _batched_density(distances, neighbours, k_distance)
+    return k_distance, _density(distances, _per_reference(k_distance, neighbours))
 
 
 def batched_scores(queries: torch.Tensor, reference: torch.Tensor, sizes: torch.Tensor, k_distance: torch.Tensor,
                    density: torch.Tensor, k: int, metric: str = "euclidean") -> torch.Tensor:
     """LOF (G, Q) of each ``queries[g]`` against fitted reference g (``lof_scores`` on each)."""
     distances, neighbours = batched_k_nearest(queries, reference, sizes, k, metric)
-    query_density = _batched_density(distances, neighbours, k_distance)
+    query_density = _density(distances, _per_reference(k_distance, neighbours))
     return (_per_reference(density, neighbours) / query_density[..., None]).mean(-1)
 
 
 def _per_reference(values: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
     """values (G, N) looked up at indices (G, Q, k) of the same reference."""
     return values.gather(1, indices.flatten(1)).view(indices.shape)
-
-
-def _batched_density(distances: torch.Tensor, neighbours: torch.Tensor, k_distance: torch.Tensor) -> torch.Tensor:
-    reach = torch.maximum(distances, _per_reference(k_distance, neighbours))
-    return 1 / (reach.mean(-1) + _DENSITY_GUARD)
 
 
 class _Memories:
@@ -392,23 +388,27 @@ class LOFScorer(StateFile):
         scores = rows.new_zeros(rows.shape[0])
         width = rows.shape[1]
         groups = rows_by_key(keys, rows.shape[0])
-        memories = self.memories.get(width) or self.memories.setdefault(
-            width, _Memories(self.capacity, width, self.device, self.dtype))
-        slots = np.empty(len(groups), np.int64)
-        for i, key in enumerate(groups):
-            held, slot = self.slots.get(key) or (width, None)
-            if held != width:
-                raise ValueError(f"key {key!r} holds vectors of dim {held}, got dim {width}")
-            if slot is None:
-                slot = memories.add()
-                self.slots[key] = (width, slot)
-            slots[i] = slot
+        slots = np.array([self._slot(key, width) for key in groups], np.int64)
         lengths = np.array([len(index) for index in groups.values()])
         table = np.full((len(groups), int(lengths.max())), -1, np.int64)  # each key's rows in order
         for i, index in enumerate(groups.values()):
             table[i, :len(index)] = index.numpy()
-        self._learn(memories, slots, table, lengths, rows, scores)
+        self._learn(self._memories(width), slots, table, lengths, rows, scores)
         return scores.cpu().numpy().astype(np.float64)
+
+    def _memories(self, width: int) -> _Memories:
+        if width not in self.memories:
+            self.memories[width] = _Memories(self.capacity, width, self.device, self.dtype)
+        return self.memories[width]
+
+    def _slot(self, key: str, width: int) -> int:
+        """The key's slot in the memories of its width, made on first sight."""
+        if key not in self.slots:
+            self.slots[key] = (width, self._memories(width).add())
+        held, slot = self.slots[key]
+        if held != width:
+            raise ValueError(f"key {key!r} holds vectors of dim {held}, got dim {width}")
+        return slot
 
     def _learn(self, memories: _Memories, slots: np.ndarray, table: np.ndarray, lengths: np.ndarray,
                rows: torch.Tensor, scores: torch.Tensor) -> None:
@@ -418,8 +418,7 @@ class LOFScorer(StateFile):
         while (active := np.nonzero(done < lengths)[0]).size:
             slot = slots[active]
             fitted = memories.fitted[slot] > 0
-            due = np.where(fitted, self.refit_every - memories.since_fit[slot], self.k + 1 - memories.count[slot])
-            take = np.minimum(np.minimum(lengths[active] - done[active], due), self.capacity)
+            take = np.minimum(np.minimum(lengths[active] - done[active], self._due(memories, slot)), self.capacity)
             width = int(take.max())
             columns = np.minimum(done[active][:, None] + np.arange(width)[None, :], table.shape[1] - 1)
             picked = np.where(np.arange(width)[None, :] < take[:, None], table[active[:, None], columns], -1)
@@ -434,10 +433,14 @@ class LOFScorer(StateFile):
                     taken[fitted] &= (step_scores <= self.admit_below).cpu().numpy()
             memories.admit(slot, batch, taken)
             done[active] += take
-            refit = np.where(memories.fitted[slot] > 0, memories.since_fit[slot] >= self.refit_every,
-                             memories.count[slot] >= self.k + 1)
+            refit = self._due(memories, slot) <= 0
             if refit.any():
                 self._refit(memories, slot[refit])
+
+    def _due(self, memories: _Memories, slots: np.ndarray) -> np.ndarray:
+        """Admissions each slot has left before its next refit (the first comes at k + 1)."""
+        return np.where(memories.fitted[slots] > 0, self.refit_every - memories.since_fit[slots],
+                        self.k + 1 - memories.count[slots])
 
     def _refit(self, memories: _Memories, slots: np.ndarray) -> None:
         """Refit in groups small enough that each group's (N x N) distances stay bounded."""
@@ -475,10 +478,7 @@ class LOFScorer(StateFile):
         self.memories, self.slots = {}, {}
         for key, (tensors, counters) in states.items():
             width = tensors["ring"].shape[1]
-            m = self.memories.get(width) or self.memories.setdefault(
-                width, _Memories(self.capacity, width, self.device, self.dtype))
-            slot = m.add()
-            self.slots[key] = (width, slot)
+            slot, m = self._slot(key, width), self.memories[width]
             m.ring[slot] = tensors["ring"]
             m.count[slot], m.since_fit[slot] = counters["count"], counters["since_fit"]
             if "reference" in tensors:
