@@ -75,11 +75,15 @@ class HalfSpaceTrees:
         return forest
 
     def leaves(self, x: np.ndarray) -> np.ndarray:
-        """The leaf each row of x reaches in every tree: (B, n_trees) node indices."""
-        trees, rows = np.arange(self.n_trees), np.arange(x.shape[0])[:, None]
-        node = np.zeros((x.shape[0], self.n_trees), dtype=np.int64)
+        """The leaf each row of x reaches in every tree: (B, n_trees) node indices. Flat
+        ``take``s, one per array and level: several times faster than 2-D fancy indexing."""
+        inner = self.feature.shape[1]
+        tree_base, row_base = np.arange(self.n_trees) * inner, (np.arange(x.shape[0]) * x.shape[1])[:, None]
+        feature, split, flat = self.feature.ravel(), self.split.ravel(), np.ascontiguousarray(x).ravel()
+        node = np.zeros((x.shape[0], self.n_trees), dtype=np.intp)
         for _ in range(self.height):
-            node = 2 * node + 1 + (x[rows, self.feature[trees, node]] >= self.split[trees, node])
+            at = tree_base + node
+            node = 2 * node + 1 + (flat.take(row_base + feature.take(at)) >= split.take(at))
         return node
 
     def river_scores(self, x: np.ndarray) -> np.ndarray:

@@ -111,18 +111,19 @@ class RollingQuantileThreshold:
     def _levels(self, events: np.ndarray, by_row: np.ndarray, x: np.ndarray, counts: np.ndarray,
                 before: np.ndarray, segment: np.ndarray) -> np.ndarray:
         """The refreshed threshold at each event: quantiles of the stream's last ``history``
-        scores before it, from the stored history and the batch's earlier scores."""
+        scores before it. Quantiles ignore order, so an event's window is its stream's stored
+        ring with the slots of the batch's earlier scores overwritten (a batch never laps the
+        ring), cut to the scores seen while the ring is not yet full."""
+        rows, start, earlier = by_row[events], segment[events], counts[events] - before[events]
+        window = self.scores[rows]
+        which = np.repeat(np.arange(events.size), earlier)
+        step = np.arange(which.size) - np.repeat(np.cumsum(earlier) - earlier, earlier)
+        window[which, (before[events][which] + step) % self.history] = x[start[which] + step]
         span = np.minimum(counts[events], self.history)
         levels = np.empty(events.size)
         for width in np.unique(span).tolist():  # events over equally long histories together
             group = np.flatnonzero(span == width)
-            e = events[group]
-            timeline = counts[e, None] - width + np.arange(width)  # positions in the stream's life
-            stored = timeline < before[e, None]
-            from_batch = np.clip(segment[e, None] + timeline - before[e, None], 0, len(x) - 1)
-            window = np.where(stored, self.scores[by_row[e, None], timeline % self.history],
-                              x[from_batch].astype(np.float32))
-            high, mid = (q.astype(np.float64) for q in quantiles(window, (self.quantile, 0.5)))
+            high, mid = (q.astype(np.float64) for q in quantiles(window[group, :width], (self.quantile, 0.5)))
             levels[group] = high + self.margin * (high - mid)
         return levels
 
@@ -147,8 +148,9 @@ def judge_each(threshold, stream_ids: Sequence[str], scores: np.ndarray) -> tupl
 
 
 def quantiles(values: np.ndarray, qs: tuple[float, ...]) -> list:
-    """np.quantile's default (linear) quantiles from one partial sort: several times faster
-    than np.quantile on the short arrays a threshold sees. ``values`` (n,) gives floats;
+    """np.quantile's default (linear) quantiles from one sort: several times faster than
+    np.quantile on the short arrays a threshold sees (numpy sorts float rows with SIMD; a
+    partition at several ranks is slower than a full sort). ``values`` (n,) gives floats;
     (rows, n) gives an array per quantile, row by row. The arithmetic stays in the values' dtype.
 
     >>> x = np.random.default_rng(0).random(101)
@@ -158,8 +160,7 @@ def quantiles(values: np.ndarray, qs: tuple[float, ...]) -> list:
     n = values.shape[-1]
     positions = [q * (n - 1) for q in qs]
     below = [int(p) for p in positions]
-    ranks = sorted({r for b in below for r in (b, min(b + 1, n - 1))})
-    ordered = np.partition(values, ranks, axis=-1)
+    ordered = np.sort(values, axis=-1)
     out = [ordered[..., b] + (ordered[..., min(b + 1, n - 1)] - ordered[..., b]) * (p - b)
            for p, b in zip(positions, below)]
     return [float(v) for v in out] if values.ndim == 1 else out

@@ -34,12 +34,19 @@ class WindowStatsEmbedder:
         x = windows.to(self.device, torch.float64)
         history, last = x[..., :-1], x[..., -1]
         eps = 1e-9 + 1e-3 * x.abs().mean(dim=-1)
-        level = (last - history.mean(dim=-1)).abs() / (history.std(dim=-1) + eps)
+        level = (last - history.mean(dim=-1)).abs() / (_std(history) + eps)
         step = (last - history[..., -1]).abs() / (history.diff(dim=-1).abs().mean(dim=-1) + eps)
         split = max(2, x.shape[-1] // 4)
-        volatility = torch.log((x[..., -split:].std(dim=-1) + eps) / (x[..., :-split].std(dim=-1) + eps))
+        volatility = torch.log((_std(x[..., -split:]) + eps) / (_std(x[..., :-split]) + eps))
         features = torch.stack(
             [level.amax(1), step.amax(1), volatility.amax(1).clamp(min=0), (-volatility).amax(1).clamp(min=0)],
             dim=-1,
         )
         return (features / (features + 3)).float()
+
+
+def _std(x: torch.Tensor) -> torch.Tensor:
+    """``x.std(dim=-1)`` (n - 1 in the denominator), written out: torch's own reduction over a
+    short last axis is several times slower on CPU."""
+    deviation = x - x.mean(dim=-1, keepdim=True)
+    return (deviation.square().sum(dim=-1) / (x.shape[-1] - 1)).sqrt()
