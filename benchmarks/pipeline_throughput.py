@@ -47,11 +47,17 @@ class RawConsumer:
     def __init__(self, config):
         self.consumer = make_consumer(config.kafka, group_id=config.group_id + "-raw")
         self.consumer.subscribe([config.topics.series])
+        self.seen = self.target = 0
 
-    def consume(self, records: int) -> None:
-        seen = 0
-        while seen < records:
-            seen += sum(len(b) for b in self.consumer.poll(timeout_ms=200, max_records=5000).values())
+    def consume(self, records: int) -> int:
+        """Up to ``records`` more in all, and how many this call read: a poll that overshoots
+        one turn's share counts towards the next, so the last turn does not wait for records
+        that were never sent."""
+        self.target += records
+        before = self.seen
+        while self.seen < self.target:
+            self.seen += sum(len(b) for b in self.consumer.poll(timeout_ms=200, max_records=5000).values())
+        return self.seen - before
 
 
 class Pipeline:
@@ -59,17 +65,21 @@ class Pipeline:
 
     def __init__(self, config):
         self.pipeline = build_pipeline(config)
+        self.target = 0
 
-    def consume(self, records: int) -> None:
-        total = self.pipeline.counters.records + records
-        self.pipeline.run(lambda: self.pipeline.counters.records >= total, status_every_s=3600)
+    def consume(self, records: int) -> int:
+        """As RawConsumer.consume: cumulative, so overshoots are not lost."""
+        self.target += records
+        before = self.pipeline.counters.records
+        self.pipeline.run(lambda: self.pipeline.counters.records >= self.target, status_every_s=3600)
         assert not self.pipeline.counters.dead_letters, self.pipeline.status_line()
+        return self.pipeline.counters.records - before
 
 
 def timed(consumer, records: int) -> float:
     started = time.perf_counter()
-    consumer.consume(records)
-    return records / (time.perf_counter() - started)
+    read = consumer.consume(records)
+    return read / (time.perf_counter() - started)
 
 
 def river_anchor_rate(values) -> float:

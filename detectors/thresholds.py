@@ -88,7 +88,10 @@ class RollingQuantileThreshold:
             parts = [self.judge_many(stream_ids[i:i + self.history], scores[i:i + self.history])
                      for i in range(0, n, self.history)]
             return np.concatenate([t for t, _ in parts]), np.concatenate([a for _, a in parts])
-        runs = key_runs(np.fromiter(map(self._row, stream_ids), np.int64, n))
+        rows = list(map(self.index.get, stream_ids))
+        if None in rows:  # new streams
+            rows = list(map(self._row, stream_ids))
+        runs = key_runs(np.array(rows, dtype=np.int64))
         order, by_row, segment, rank, last = runs.order, runs.keys, runs.start, runs.rank, runs.last
         x = scores[order]
         before = self.count[by_row]
