@@ -56,7 +56,7 @@ def _exact_distances(queries: torch.Tensor, candidates: torch.Tensor, metric: st
     """(Q, C) distances from each query (Q, D) to its own candidates (Q, C, D)."""
     if metric == "cosine":  # inputs are unit rows here, as in scikit-learn's cosine_distances
         return (1 - (queries[:, None, :] * candidates).sum(-1)).clamp(0, 2)
-    return (queries[:, None, :] - candidates).square().sum(-1).sqrt()
+    return torch.linalg.vector_norm(queries[:, None, :] - candidates, dim=-1)
 
 
 def k_nearest(queries: torch.Tensor, reference: torch.Tensor, k: int, metric: str = "euclidean",
