@@ -18,6 +18,7 @@ from detectors.scaling import MinMaxScaled
 from detectors.series_detector import SeriesDetector
 from detectors.spot import SPOTThreshold
 from detectors.thresholds import RollingQuantileThreshold
+from detectors.raw_window import RawWindowEmbedder
 from detectors.window_stats import WindowStatsEmbedder
 from streams.checkpoints import CheckpointStore
 from streams.kafka_clients import make_consumer, make_producer
@@ -32,7 +33,8 @@ from video.encoders import EfficientNetLiteEncoder, StatsEncoder
 from video.isolated import IsolatedDecoderPool
 
 DETECTORS = ("halfspace", "lof", "self_similarity", "mixture")
-EMBEDDERS = ("window_stats", "chronos")
+EMBEDDERS = ("window_stats", "window", "chronos")
+PER_STREAM_DETECTORS = ("lof", "self_similarity")  # the ones raw windows suit (detectors/raw_window.py)
 THRESHOLDS = ("rolling", "spot", "dspot")
 CLIP_ENCODERS = ("stats", "efficientnet")
 CAMERA_SCORERS = ("lof", "self_similarity", "mixture")
@@ -106,6 +108,11 @@ def make_embedder(config: Config):
     device = resolve_device(d.device)
     if d.embedder == "window_stats":
         return WindowStatsEmbedder(device)
+    if d.embedder == "window":
+        if d.name not in PER_STREAM_DETECTORS:
+            raise ConfigError(f"embedder 'window' gives each stream's raw values, which streams do not share; "
+                              f"use it with detector {' or '.join(PER_STREAM_DETECTORS)}, not '{d.name}'")
+        return RawWindowEmbedder(device)
     if d.embedder == "chronos":  # an empty chronos_model means the model that ships with Argus
         model = d.chronos_model or str(shipped_model_path())
         try:

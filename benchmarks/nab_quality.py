@@ -15,6 +15,8 @@ each window before learning it (streaming, as in ``argus serve``). Detectors:
   windows, refitted on the last 1000 windows every 64 windows (the issue's baseline; the same
   memory policy as ours);
 - ``lof``: ours, LOFScorer (k 20, memory 1000, refit every 64) on WindowStats vectors;
+- ``lof-window``: the same LOFScorer on the raw windows (``embedder: window``): scikit-learn's
+  baseline computed by Argus, so its figures should equal ``sklearn-lof``'s;
 - ``ssm-spectral``, ``ssm-mean``, ``ssm-topk``: SelfSimilarityScorer (window 64, top-k 5, rank 2:
   WindowStats vectors have 4 dimensions and the spectral score needs rank < dim) on WindowStats
   vectors, all three from one pass (their seconds are that pass's);
@@ -47,6 +49,7 @@ from sklearn.neighbors import LocalOutlierFactor
 
 from detectors.halfspace import HalfSpaceTreesScorer
 from detectors.lof import LOFScorer
+from detectors.raw_window import RawWindowEmbedder
 from detectors.mixture import MixtureOfExperts
 from detectors.self_similarity import SCORES, SelfSimilarityScorer
 from detectors.spot import SPOTThreshold
@@ -125,6 +128,11 @@ def run_lof(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
     return lof_scores(window_stats(values, length), "lof")
 
 
+def run_lof_window(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
+    return lof_scores(RawWindowEmbedder().embed(torch.from_numpy(windows_of(values, length)[:, None, :].copy())),
+                      "lof-window")
+
+
 def run_ssm(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
     return ssm_scores(window_stats(values, length), rank=2, suffix="")
 
@@ -147,7 +155,7 @@ def run_ssm_raw(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
 
 
 RUNNERS: dict[str, Runner] = {"hst": run_hst, "river-hst": run_river_hst, "sklearn-lof": run_sklearn_lof,
-                              "lof": run_lof, "ssm": run_ssm, "mixture": run_mixture}
+                              "lof": run_lof, "lof-window": run_lof_window, "ssm": run_ssm, "mixture": run_mixture}
 RAW_RUNNERS: dict[str, Runner] = {"lof-raw": run_lof_raw, "ssm-raw": run_ssm_raw}
 
 

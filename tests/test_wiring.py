@@ -41,6 +41,8 @@ def test_chronos_detectors_share_one_model_and_checkpoint_without_its_weights(bo
     ({"detector.embedder": "chronos", "detector.chronos_model": "amazon/no-such-model"}, "cannot load the Chronos model"),
     ({"detector.embedder": "chronos", "detector.chronos_model": "/no/such/model"}, "cannot load the Chronos model"),
     ({"detector.embedder": "rocket"}, "unknown embedder 'rocket'"),
+    ({"detector.embedder": "window"}, "not 'halfspace'"),  # raw values need per-stream scorers
+    ({"detector.embedder": "window", "detector.name": "mixture"}, "not 'mixture'"),
     ({"detector.device": "cuda:7"}, "detector.device"),
     ({"detector.device": "gpu"}, "is not a device"),
 ])
@@ -64,6 +66,24 @@ def test_other_scorers_keep_a_memory_per_stream_and_checkpoint(name, tmp_path):
     windows = rng.normal(size=(6, 1, 32)).astype(np.float32)
     assert [v.score for v in restored.judge(["a", "b"] * 3, [("x",)] * 6, windows)] == \
         [v.score for v in detector.judge(["a", "b"] * 3, [("x",)] * 6, windows)]
+
+
+def test_raw_window_lof_is_scikit_learns_lof_on_each_streams_own_windows():
+    from sklearn.neighbors import LocalOutlierFactor
+
+    detector = detector_factory(load_config(None, {"detector.name": "lof", "detector.embedder": "window"}))()
+    rng = np.random.default_rng(2)
+    levels = {"a": 0.0, "b": 1000.0}  # far apart: a shared memory would score b's windows as outliers of a's
+    history = {key: (level + rng.normal(size=(40, 1, 8))).astype(np.float32) for key, level in levels.items()}
+    for i in range(40):  # interleaved, as a poll brings them
+        detector.judge(["a", "b"], [("x",)] * 2, np.stack([history["a"][i], history["b"][i]]))
+    probe = {key: (level + rng.normal(size=(1, 1, 8)) * 3).astype(np.float32) for key, level in levels.items()}
+    scores = [v.score for v in detector.judge(["a", "b"], [("x",)] * 2, np.concatenate([probe["a"], probe["b"]]))]
+    for key, score in zip(levels, scores):  # the memory was fitted when it held k + 1 = 21 windows
+        reference = history[key].reshape(40, 8).astype(np.float64)[:21]
+        expected = -LocalOutlierFactor(n_neighbors=20, novelty=True).fit(reference).score_samples(
+            probe[key].reshape(1, 8).astype(np.float64))[0]
+        assert score == pytest.approx(expected, rel=1e-9)
 
 
 @pytest.mark.parametrize("kind", ["spot", "dspot"])
