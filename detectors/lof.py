@@ -69,16 +69,20 @@ def k_nearest(queries: torch.Tensor, reference: torch.Tensor, k: int, metric: st
     available = reference.shape[0] - int(exclude_self)
     if not 1 <= k <= available:
         raise ValueError(f"k={k} needs at least {k + int(exclude_self)} reference vectors, got {reference.shape[0]}")
+    method = search_method(reference)
+    if method == "batched":
+        sizes = torch.tensor([reference.shape[0]], device=reference.device)
+        distances, indices = batched_k_nearest(queries[None], reference[None], sizes, k, metric, exclude_self)
+        return distances[0], indices[0]
     if metric == "cosine":
         queries, reference = _unit(queries), _unit(reference)
     keep = min(k + _SLACK, available)
-    tree_shortlist = reference.device.type == "cpu" and reference.shape[1] <= KD_TREE_MAX_DIM
-    if tree_shortlist:
+    if method == "tree":
         shortlist = _tree_shortlist(queries, reference, keep, exclude_self)
     distances, indices = [], []
     for start in range(0, queries.shape[0], query_chunk):
         chunk = queries[start:start + query_chunk]
-        if tree_shortlist:
+        if method == "tree":
             candidates = shortlist[start:start + query_chunk]
         else:
             candidates = _shortlist(chunk, reference, keep, metric, start if exclude_self else None, reference_chunk)
@@ -86,6 +90,17 @@ def k_nearest(queries: torch.Tensor, reference: torch.Tensor, k: int, metric: st
         distances.append(d)
         indices.append(i)
     return torch.cat(distances), torch.cat(indices)
+
+
+def search_method(reference: torch.Tensor) -> str:
+    """How ``k_nearest`` searches this reference: on CPU, scipy's k-d tree up to
+    ``KD_TREE_MAX_DIM`` dimensions ("tree") and matrix-product blocks with a running
+    shortlist above ("blocks", the least memory); on a GPU, ``batched_k_nearest``'s few large
+    products and top-ks ("batched": the blocks' per-block host synchronisations dominate
+    there)."""
+    if reference.device.type != "cpu":
+        return "batched"
+    return "tree" if reference.shape[1] <= KD_TREE_MAX_DIM else "blocks"
 
 
 def _tree_shortlist(queries: torch.Tensor, reference: torch.Tensor, keep: int, exclude_self: bool) -> torch.Tensor:

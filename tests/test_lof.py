@@ -45,12 +45,14 @@ def injected(kind: str, length: int = 32, start: int = 1900) -> tuple[np.ndarray
     return windows, (end >= start) & (end < start + length), (end > 600) & (end < start)
 
 
-@pytest.fixture(autouse=True, params=["tree", "brute"])
+@pytest.fixture(autouse=True, params=["tree", "brute", "batched"])
 def search(request, monkeypatch):
-    """Every test runs with each CPU shortlist: the k-d tree (up to 15 dimensions) and the
-    chunked brute-force search (all dimensions, and every GPU)."""
+    """Every test runs with each search of ``lof.search_method``: the k-d tree (CPU, up to 15
+    dimensions), the chunked brute force (CPU), and the batched search (GPUs) forced on CPU."""
     if request.param == "brute":
-        monkeypatch.setattr(lof, "KD_TREE_MAX_DIM", 0)
+        monkeypatch.setattr(lof, "search_method", lambda reference: "blocks")
+    elif request.param == "batched":
+        monkeypatch.setattr(lof, "search_method", lambda reference: "batched")
     return request.param
 
 
