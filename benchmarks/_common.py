@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import yaml
@@ -86,3 +87,14 @@ def rss_mb(pid: int | str = "self") -> tuple[float, float, float]:
     figure is file-backed pages (shared libraries), which processes share."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return tuple(int(fields[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM", "RssAnon"))
+
+
+class DroppingProducer:
+    """A producer for an in-process Outbox: accepts every send and keeps nothing, as if the
+    broker acknowledged it at once (the outbox still counts alerts and dead letters)."""
+
+    def send(self, *args, **kwargs) -> SimpleNamespace:
+        return SimpleNamespace(failed=lambda: False)
+
+    def flush(self) -> None:
+        pass

@@ -29,7 +29,9 @@ from types import SimpleNamespace
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import DroppingProducer  # noqa: E402
 from argus.config import load_config  # noqa: E402
 from argus.wiring import camera_detector_factory, clip_decoder  # noqa: E402
 from streams.camera_pipeline import CameraProcessor, CameraSettings  # noqa: E402
@@ -38,16 +40,6 @@ from streams.worker import Outbox  # noqa: E402
 from video.camera_feed import VIDEO_DIR, make_feed  # noqa: E402
 
 CLIP_SECONDS, FPS = 2.0, 5.0
-
-
-class DroppingProducer:
-    """Takes the outbox's sends and drops them (no broker here; the outbox counts them)."""
-
-    def send(self, topic: str, key=None, value=None, headers=None) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
 
 
 def clip_records(clips: list) -> list:

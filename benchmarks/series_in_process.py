@@ -24,7 +24,7 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import stream_values  # noqa: E402
+from _common import DroppingProducer, stream_values  # noqa: E402
 from argus.config import load_config  # noqa: E402
 from argus.wiring import detector_factory  # noqa: E402
 from streams.series_pipeline import SeriesProcessor, SeriesSettings  # noqa: E402
@@ -39,16 +39,6 @@ PARTS = {  # the fast path's parts: (file, function) as cProfile names them
     "score": ("halfspace.py", "river_scores"),  # the default scorer: half-space trees
     "threshold": ("thresholds.py", "judge_many"),
 }
-
-
-class DroppingProducer:
-    """Accepts every send and keeps nothing, as if the broker acknowledged it at once."""
-
-    def send(self, *args, **kwargs):
-        return SimpleNamespace(failed=lambda: False)
-
-    def flush(self) -> None:
-        pass
 
 
 def records(values, start_ts: float) -> list:
