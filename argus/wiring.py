@@ -147,7 +147,9 @@ def camera_detector_factory(config: Config) -> Callable[[], CameraDetector]:
         if v.scorer == "lof":
             return lof
         ssm = SelfSimilarityScorer(window=32, device=device)
-        return ssm if v.scorer == "self_similarity" else MixtureOfExperts({"lof": lof, "self_similarity": ssm})
+        if v.scorer == "self_similarity":
+            return ssm
+        return MixtureOfExperts({"lof": lof, "self_similarity": ssm}, min_history=v.warmup)  # clips are few
 
     def make() -> CameraDetector:
         threshold = RollingQuantileThreshold(v.quantile, v.margin, v.history, v.warmup, refresh_every=1,

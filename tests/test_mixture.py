@@ -6,7 +6,7 @@ from sklearn.metrics import roc_auc_score
 
 from detectors.halfspace import HalfSpaceTreesScorer
 from detectors.lof import LOFScorer
-from detectors.mixture import MixtureOfExperts, RunningNormaliser
+from detectors.mixture import MIN_HISTORY, MixtureOfExperts, RunningNormaliser
 from streams.checkpoints import CheckpointStore
 
 
@@ -27,14 +27,14 @@ class Column:
 
 
 def test_normalisation_is_the_z_score_against_earlier_values_in_any_batching():
-    x = np.random.default_rng(0).normal(size=(120, 2)) * [1.0, 50.0] + [0.0, 7.0]
+    x = np.random.default_rng(0).normal(size=(MIN_HISTORY + 90, 2)) * [1.0, 50.0] + [0.0, 7.0]
     whole = RunningNormaliser(2)(x)
     pieces = RunningNormaliser(2)
     split = np.vstack([pieces(x[:1]), pieces(x[1:45]), pieces(x[45:])])
     np.testing.assert_allclose(split, whole, atol=1e-12)
-    i = 80  # by hand: row 80 against rows 0..79
+    i = MIN_HISTORY + 50  # by hand: row i against rows 0..i-1
     np.testing.assert_allclose(whole[i], (x[i] - x[:i].mean(0)) / x[:i].std(0, ddof=1), rtol=1e-7, atol=1e-9)
-    assert not whole[:30].any()  # too little history: no opinion yet
+    assert not whole[:MIN_HISTORY].any() and whole[MIN_HISTORY].all()  # no opinion until then
 
 
 def _labelled_windows(n: int = 3000, seed: int = 1):
@@ -56,9 +56,9 @@ def test_a_trained_gate_learns_to_trust_the_informative_expert():
     unsupervised = MixtureOfExperts({"signal": Column(0), "noise": Column(1)})
     trained = MixtureOfExperts({"signal": Column(0), "noise": Column(1)})
     trained.load_state_dict(train.state_dict())
-    auc_trained = roc_auc_score(test_labels[30:], trained.score_and_learn(test_vectors)[30:])
-    auc_mean = roc_auc_score(test_labels[30:], unsupervised.score_and_learn(test_vectors)[30:])
-    auc_noise = roc_auc_score(test_labels[30:], test_vectors[30:, 1])
+    auc_trained = roc_auc_score(test_labels[MIN_HISTORY:], trained.score_and_learn(test_vectors)[MIN_HISTORY:])
+    auc_mean = roc_auc_score(test_labels[MIN_HISTORY:], unsupervised.score_and_learn(test_vectors)[MIN_HISTORY:])
+    auc_noise = roc_auc_score(test_labels[MIN_HISTORY:], test_vectors[MIN_HISTORY:, 1])
     assert auc_trained > auc_mean > auc_noise
     assert auc_trained > 0.95
 

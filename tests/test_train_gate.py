@@ -9,6 +9,7 @@ import pytest
 from argus.cli import main
 from argus.config import ConfigError, load_config
 from argus.wiring import detector_factory
+from detectors.mixture import MIN_HISTORY
 
 NAB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "NAB"
 
@@ -27,8 +28,9 @@ def test_a_gate_trained_on_nab_series_loads_into_the_mixture(tmp_path, capsys):
     trained = detector_factory(load_config(None, {"detector.name": "mixture", "detector.gate": str(gate)}))()
     plain = detector_factory(load_config(None, {"detector.name": "mixture"}))()
     assert trained.scorer.gate is not None and plain.scorer.gate is None
-    windows = np.random.default_rng(0).normal(size=(64, 1, 32)).astype(np.float32)
-    ids, channels = ["s"] * 64, [("value",)] * 64
+    n = MIN_HISTORY + 64  # the experts' scores count once each has MIN_HISTORY of them
+    windows = np.random.default_rng(0).normal(size=(n, 1, 32)).astype(np.float32)
+    ids, channels = ["s"] * n, [("value",)] * n
     assert [v.score for v in trained.judge(ids, channels, windows)] != [v.score for v in plain.judge(ids, channels, windows)]
 
 
