@@ -108,7 +108,8 @@ def pool_clip(features: torch.Tensor, appearance_dim: int) -> torch.Tensor:
 
 class PooledEncoder:
     """The shared frame -> clip machinery; subclasses give ``appearance_dim`` and
-    ``appearance(frames)``, (N, 3, H, W) float RGB in [0, 255] -> (N, F)."""
+    ``appearance(frames, thumbnails)``: (N, 3, H, W) float RGB in [0, 255], and the same frames
+    averaged down to ``THUMBNAIL`` (computed once, for motion too) -> (N, F)."""
 
     appearance_dim: int
 
@@ -121,7 +122,7 @@ class PooledEncoder:
     def dimension(self) -> int:
         return 2 * self.appearance_dim + 6 + 2 * self.grid ** 2
 
-    def appearance(self, frames: torch.Tensor) -> torch.Tensor:
+    def appearance(self, frames: torch.Tensor, thumbnails: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     @torch.inference_mode()
@@ -132,8 +133,9 @@ class PooledEncoder:
         appearance, thumbnails = [], []
         for start in range(0, frames.shape[0], self.batch_frames):
             chunk = frames[start:start + self.batch_frames].permute(0, 3, 1, 2).float()
-            appearance.append(self.appearance(chunk).float())
-            thumbnails.append(luma(F.adaptive_avg_pool2d(chunk, THUMBNAIL)))
+            small = F.adaptive_avg_pool2d(chunk, THUMBNAIL)
+            appearance.append(self.appearance(chunk, small).float())
+            thumbnails.append(luma(small))
         motion = motion_features(torch.cat(thumbnails).view(b, t, 1, *THUMBNAIL), self.grid)
         return torch.cat([torch.cat(appearance).view(b, t, -1), motion], -1)
 
@@ -150,8 +152,8 @@ class StatsEncoder(PooledEncoder):
         self.bins = bins
         self.appearance_dim = bins ** 3 + 4 * grid ** 2
 
-    def appearance(self, frames: torch.Tensor) -> torch.Tensor:
-        small = F.adaptive_avg_pool2d(frames, THUMBNAIL)  # (N, 3, h, w)
+    def appearance(self, frames: torch.Tensor, thumbnails: torch.Tensor) -> torch.Tensor:
+        small = thumbnails  # (N, 3, h, w): colours and texture are measured on the thumbnail
         n, pixels, bins = small.shape[0], THUMBNAIL[0] * THUMBNAIL[1], self.bins
         levels = (small.clamp(0, 255) * (bins / 256)).long().clamp_max(bins - 1)
         colour_bins = (levels[:, 0] * bins + levels[:, 1]) * bins + levels[:, 2]  # (N, h, w) joint RGB bin
@@ -179,7 +181,7 @@ class EfficientNetLiteEncoder(PooledEncoder):
         self.image_size = image_size
         self.model = load_efficientnet_lite0(weights).to(self.device).eval()
 
-    def appearance(self, frames: torch.Tensor) -> torch.Tensor:
+    def appearance(self, frames: torch.Tensor, thumbnails: torch.Tensor) -> torch.Tensor:
         if frames.shape[-2:] != (self.image_size, self.image_size):
             frames = F.interpolate(frames, size=(self.image_size, self.image_size), mode="bilinear",
                                    antialias=True, align_corners=False)
