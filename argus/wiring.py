@@ -34,7 +34,7 @@ from video.isolated import IsolatedDecoderPool
 
 DETECTORS = ("halfspace", "lof", "self_similarity", "mixture")
 EMBEDDERS = ("window_stats", "window", "chronos")
-PER_STREAM_DETECTORS = ("lof", "self_similarity")  # the ones raw windows suit (detectors/raw_window.py)
+SHARED_SCALE_DETECTORS = ("halfspace",)  # one forest for all streams: raw windows do not suit it
 THRESHOLDS = ("rolling", "spot", "dspot")
 CLIP_ENCODERS = ("stats", "efficientnet")
 CAMERA_SCORERS = ("lof", "self_similarity", "mixture")
@@ -75,8 +75,12 @@ def detector_factory(config: Config) -> Callable[[], SeriesDetector]:
         if d.name == "self_similarity":
             return SelfSimilarityScorer(device=device)
         if d.name == "mixture":  # the experts above, normalised, then averaged or gated
-            mixture = MixtureOfExperts({"halfspace": trees(), "lof": LOFScorer(device=device),
-                                        "self_similarity": SelfSimilarityScorer(device=device)})
+            if isinstance(embedder, RawWindowEmbedder):  # the per-stream experts only (see raw_window.py)
+                mixture = MixtureOfExperts({"lof": LOFScorer(device=device),
+                                            "self_similarity": SelfSimilarityScorer(score="mean", device=device)})
+            else:
+                mixture = MixtureOfExperts({"halfspace": trees(), "lof": LOFScorer(device=device),
+                                            "self_similarity": SelfSimilarityScorer(device=device)})
             if d.gate:
                 mixture.load_gate(d.gate)
             return mixture
@@ -109,9 +113,10 @@ def make_embedder(config: Config):
     if d.embedder == "window_stats":
         return WindowStatsEmbedder(device)
     if d.embedder == "window":
-        if d.name not in PER_STREAM_DETECTORS:
+        if d.name in SHARED_SCALE_DETECTORS:
             raise ConfigError(f"embedder 'window' gives each stream's raw values, which streams do not share; "
-                              f"use it with detector {' or '.join(PER_STREAM_DETECTORS)}, not '{d.name}'")
+                              f"detector '{d.name}' serves all streams with one model: use lof, self_similarity "
+                              f"or mixture")
         return RawWindowEmbedder(device)
     if d.embedder == "chronos":  # an empty chronos_model means the model that ships with Argus
         model = d.chronos_model or str(shipped_model_path())

@@ -17,6 +17,9 @@ each window before learning it (streaming, as in ``argus serve``). Detectors:
 - ``lof``: ours, LOFScorer (k 20, memory 1000, refit every 64) on WindowStats vectors;
 - ``lof-window``: the same LOFScorer on the raw windows (``embedder: window``): scikit-learn's
   baseline computed by Argus, so its figures should equal ``sklearn-lof``'s;
+- ``ssm-*-window``: SelfSimilarityScorer (window 64, top-k 5, rank 5) on the raw windows;
+- ``mixture-window``: the mixture that ``embedder: window`` gives ``argus serve``: LOF and
+  self-similarity (mean) on the raw windows, z-scored and averaged;
 - ``ssm-spectral``, ``ssm-mean``, ``ssm-topk``: SelfSimilarityScorer (window 64, top-k 5, rank 2:
   WindowStats vectors have 4 dimensions and the spectral score needs rank < dim) on WindowStats
   vectors, all three from one pass (their seconds are that pass's);
@@ -129,8 +132,24 @@ def run_lof(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
 
 
 def run_lof_window(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
-    return lof_scores(RawWindowEmbedder().embed(torch.from_numpy(windows_of(values, length)[:, None, :].copy())),
-                      "lof-window")
+    return lof_scores(raw_windows(values, length), "lof-window")
+
+
+def raw_windows(values: np.ndarray, length: int) -> torch.Tensor:
+    return RawWindowEmbedder().embed(torch.from_numpy(windows_of(values, length)[:, None, :].copy()))
+
+
+def run_ssm_window(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
+    return ssm_scores(raw_windows(values, length), rank=5, suffix="-window")
+
+
+def run_mixture_window(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
+    """The mixture of `embedder: window` (argus.wiring): the per-stream experts on raw windows."""
+    mixture = MixtureOfExperts({
+        "lof": LOFScorer(k=LOF_K, capacity=LOF_MEMORY, refit_every=LOF_REFIT),
+        "self_similarity": SelfSimilarityScorer(window=SSM_WINDOW, rank=5, top_k=SSM_TOP_K, score="mean"),
+    })
+    return {"mixture-window": mixture.score_and_learn(raw_windows(values, length))}
 
 
 def run_ssm(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
@@ -155,7 +174,9 @@ def run_ssm_raw(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
 
 
 RUNNERS: dict[str, Runner] = {"hst": run_hst, "river-hst": run_river_hst, "sklearn-lof": run_sklearn_lof,
-                              "lof": run_lof, "lof-window": run_lof_window, "ssm": run_ssm, "mixture": run_mixture}
+                              "lof": run_lof, "ssm": run_ssm, "mixture": run_mixture,
+                              "lof-window": run_lof_window, "ssm-window": run_ssm_window,
+                              "mixture-window": run_mixture_window}
 RAW_RUNNERS: dict[str, Runner] = {"lof-raw": run_lof_raw, "ssm-raw": run_ssm_raw}
 
 
@@ -271,7 +292,7 @@ def main() -> None:
     print(f"{len(corpus)} series, {sum(v.size for _, _, v, _ in corpus)} points, L = {args.window}", flush=True)
     started = time.perf_counter()
     table = benchmark(corpus, chosen, args.window, args.out, args.spot_q)
-    shared = {f"ssm-{s}{tail}": f"one pass for the three ssm{tail}" for s in SCORES for tail in ("", "-raw")}
+    shared = {f"ssm-{s}{tail}": f"one pass for the three ssm{tail}" for s in SCORES for tail in ("", "-raw", "-window")}
     print()
     print(markdown(table, shared, args.spot_q))
     print(f"\n{len(corpus)} series, L = {args.window}, {time.perf_counter() - started:.0f} s in all")

@@ -41,8 +41,7 @@ def test_chronos_detectors_share_one_model_and_checkpoint_without_its_weights(bo
     ({"detector.embedder": "chronos", "detector.chronos_model": "amazon/no-such-model"}, "cannot load the Chronos model"),
     ({"detector.embedder": "chronos", "detector.chronos_model": "/no/such/model"}, "cannot load the Chronos model"),
     ({"detector.embedder": "rocket"}, "unknown embedder 'rocket'"),
-    ({"detector.embedder": "window"}, "not 'halfspace'"),  # raw values need per-stream scorers
-    ({"detector.embedder": "window", "detector.name": "mixture"}, "not 'mixture'"),
+    ({"detector.embedder": "window"}, "detector 'halfspace' serves all streams"),  # raw values: per-stream scorers
     ({"detector.device": "cuda:7"}, "detector.device"),
     ({"detector.device": "gpu"}, "is not a device"),
 ])
@@ -84,6 +83,14 @@ def test_raw_window_lof_is_scikit_learns_lof_on_each_streams_own_windows():
         expected = -LocalOutlierFactor(n_neighbors=20, novelty=True).fit(reference).score_samples(
             probe[key].reshape(1, 8).astype(np.float64))[0]
         assert score == pytest.approx(expected, rel=1e-9)
+
+
+def test_on_raw_windows_the_mixture_holds_only_the_per_stream_experts():
+    detector = detector_factory(load_config(None, {"detector.name": "mixture", "detector.embedder": "window"}))()
+    assert list(detector.scorer.experts) == ["lof", "self_similarity"]
+    assert detector.scorer.experts["self_similarity"].score == "mean"
+    plain = detector_factory(load_config(None, {"detector.name": "mixture"}))()
+    assert list(plain.scorer.experts) == ["halfspace", "lof", "self_similarity"]
 
 
 @pytest.mark.parametrize("kind", ["spot", "dspot"])
