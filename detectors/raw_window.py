@@ -1,10 +1,10 @@
 """The window itself as the vector: (B, C, L) -> (B, C * L), the values unchanged.
 
-For scorers that keep a memory per stream (LOF, self-similarity): there a stream is only ever
-compared with its own past, so raw values are fine and keep everything the window holds, its
-level included. On NAB, LOF on raw windows ranks anomalies best of every weight-free input
-measured (README, Measured). Streams do not share a scale, so a scorer shared by all streams
-(half-space trees, and the mixture that includes them) needs scale-free vectors instead.
+For scorers that keep a memory per stream (LOF, self-similarity, and the mixture of those two):
+there a stream is only ever compared with its own past, so raw values are fine and keep
+everything the window holds, its level included. On NAB, these scorers rank anomalies best on
+raw windows of every weight-free input measured (README, Measured). Streams do not share a
+scale, so a scorer shared by all streams (half-space trees) needs scale-free vectors instead.
 
 >>> RawWindowEmbedder().embed(torch.arange(6.0).view(1, 2, 3)).tolist()
 [[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]]

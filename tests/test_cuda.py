@@ -33,7 +33,7 @@ def _scores(overrides: dict, device: str, windows: np.ndarray) -> np.ndarray:
     return np.stack([detector.assess(ids, step)[0] for step in windows])
 
 
-@pytest.mark.parametrize("embedder", ["window_stats", "chronos"])
+@pytest.mark.parametrize("embedder", ["window_stats", "window", "chronos"])
 @pytest.mark.parametrize("name", ["lof", "self_similarity", "mixture"])
 def test_series_detectors_score_the_same_on_cuda(name, embedder, request):
     if (name, embedder) == ("mixture", "window_stats"):  # seen on the lent H200, 2026-11-25
