@@ -69,18 +69,19 @@ def detector_factory(config: Config) -> Callable[[], SeriesDetector]:
         forest = HalfSpaceTreesScorer(d.n_trees, d.height, d.window_size, d.seed)
         return forest if isinstance(embedder, WindowStatsEmbedder) else MinMaxScaled(forest)
 
+    def self_similarity():  # the mean score ranks best of the three on NAB (window stats, raw windows, argus-bolt)
+        return SelfSimilarityScorer(score="mean", device=device)
+
     def scorer():
         if d.name == "lof":  # per-stream memories of recent vectors
             return LOFScorer(device=device)
         if d.name == "self_similarity":
-            return SelfSimilarityScorer(device=device)
+            return self_similarity()
         if d.name == "mixture":  # the experts above, normalised, then averaged or gated
-            if isinstance(embedder, RawWindowEmbedder):  # the per-stream experts only (see raw_window.py)
-                mixture = MixtureOfExperts({"lof": LOFScorer(device=device),
-                                            "self_similarity": SelfSimilarityScorer(score="mean", device=device)})
-            else:
-                mixture = MixtureOfExperts({"halfspace": trees(), "lof": LOFScorer(device=device),
-                                            "self_similarity": SelfSimilarityScorer(device=device)})
+            experts = {"lof": LOFScorer(device=device), "self_similarity": self_similarity()}
+            if not isinstance(embedder, RawWindowEmbedder):  # raw windows: the per-stream experts only
+                experts = {"halfspace": trees(), **experts}
+            mixture = MixtureOfExperts(experts)
             if d.gate:
                 mixture.load_gate(d.gate)
             return mixture

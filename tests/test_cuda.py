@@ -35,12 +35,7 @@ def _scores(overrides: dict, device: str, windows: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("embedder", ["window_stats", "window", "chronos"])
 @pytest.mark.parametrize("name", ["lof", "self_similarity", "mixture"])
-def test_series_detectors_score_the_same_on_cuda(name, embedder, request):
-    if (name, embedder) == ("mixture", "window_stats"):  # seen on the lent H200, 2026-11-25
-        request.applymarker(pytest.mark.xfail(reason=(
-            "known gap: the self-similarity expert's spectral residual differs between CPU and CUDA by up "
-            "to 1e-4 where its eigenvalues r and r+1 nearly tie, and the mixture's z-scoring of that "
-            "expert magnifies it to ~1e-2"), strict=False))
+def test_series_detectors_score_the_same_on_cuda(name, embedder):
     windows = _windows()
     overrides = {"detector.name": name, "detector.embedder": embedder}
     cpu, gpu = _scores(overrides, "cpu", windows), _scores(overrides, "cuda", windows)
