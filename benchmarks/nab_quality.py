@@ -117,8 +117,21 @@ def run_sklearn_lof(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
     return {"sklearn-lof": scores}
 
 
+def lof_scorer() -> LOFScorer:
+    return LOFScorer(k=LOF_K, capacity=LOF_MEMORY, refit_every=LOF_REFIT)
+
+
+def mean_ssm_scorer(rank: int) -> SelfSimilarityScorer:
+    """The self-similarity expert of the mixtures (the mean score does not depend on ``rank``)."""
+    return SelfSimilarityScorer(window=SSM_WINDOW, rank=rank, top_k=SSM_TOP_K, score="mean")
+
+
+def raw_windows(values: np.ndarray, length: int) -> torch.Tensor:
+    return RawWindowEmbedder().embed(torch.from_numpy(windows_of(values, length)[:, None, :].copy()))
+
+
 def lof_scores(vectors, name: str) -> dict[str, np.ndarray]:
-    return {name: LOFScorer(k=LOF_K, capacity=LOF_MEMORY, refit_every=LOF_REFIT).score_and_learn(vectors)}
+    return {name: lof_scorer().score_and_learn(vectors)}
 
 
 def ssm_scores(vectors, rank: int, suffix: str) -> dict[str, np.ndarray]:
@@ -131,12 +144,18 @@ def run_lof(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
     return lof_scores(window_stats(values, length), "lof")
 
 
+def run_ssm(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
+    return ssm_scores(window_stats(values, length), rank=2, suffix="")
+
+
+def run_mixture(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
+    """Argus's mixture (unsupervised gate) of the three experts above, on window statistics."""
+    mixture = MixtureOfExperts({"hst": HalfSpaceTreesScorer(), "lof": lof_scorer(), "ssm": mean_ssm_scorer(rank=2)})
+    return {"mixture": mixture.score_and_learn(window_stats(values, length))}
+
+
 def run_lof_window(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
     return lof_scores(raw_windows(values, length), "lof-window")
-
-
-def raw_windows(values: np.ndarray, length: int) -> torch.Tensor:
-    return RawWindowEmbedder().embed(torch.from_numpy(windows_of(values, length)[:, None, :].copy()))
 
 
 def run_ssm_window(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
@@ -145,24 +164,8 @@ def run_ssm_window(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
 
 def run_mixture_window(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
     """The mixture of `embedder: window` (argus.wiring): the per-stream experts on raw windows."""
-    mixture = MixtureOfExperts({
-        "lof": LOFScorer(k=LOF_K, capacity=LOF_MEMORY, refit_every=LOF_REFIT),
-        "self_similarity": SelfSimilarityScorer(window=SSM_WINDOW, rank=5, top_k=SSM_TOP_K, score="mean"),
-    })
+    mixture = MixtureOfExperts({"lof": lof_scorer(), "self_similarity": mean_ssm_scorer(rank=5)})
     return {"mixture-window": mixture.score_and_learn(raw_windows(values, length))}
-
-
-def run_ssm(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
-    return ssm_scores(window_stats(values, length), rank=2, suffix="")
-
-
-def run_mixture(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
-    """Argus's mixture (unsupervised gate) of the three experts above, on window statistics."""
-    mixture = MixtureOfExperts({
-        "hst": HalfSpaceTreesScorer(), "lof": LOFScorer(k=LOF_K, capacity=LOF_MEMORY, refit_every=LOF_REFIT),
-        "ssm": SelfSimilarityScorer(window=SSM_WINDOW, rank=2, top_k=SSM_TOP_K, score="mean"),
-    })
-    return {"mixture": mixture.score_and_learn(window_stats(values, length))}
 
 
 def run_lof_raw(values: np.ndarray, length: int) -> dict[str, np.ndarray]:

@@ -60,8 +60,9 @@ class RollingQuantileThreshold:
                 self.threshold = np.concatenate([self.threshold, np.full(grown - len(self.threshold), np.inf)])
         return row
 
-    def _level(self, high: float, mid: float) -> float:
-        return float(high + self.margin * (high - mid))
+    def _level(self, high: float | np.ndarray, mid: float | np.ndarray) -> float | np.ndarray:
+        """The threshold from the two quantiles (floats, or arrays of them)."""
+        return high + self.margin * (high - mid)
 
     def judge(self, stream_id: str, score: float) -> tuple[float, bool]:
         """(threshold, is the score above it) for this stream, then remember the score."""
@@ -117,17 +118,18 @@ class RollingQuantileThreshold:
         scores before it. Quantiles ignore order, so an event's window is its stream's stored
         ring with the slots of the batch's earlier scores overwritten (a batch never laps the
         ring), cut to the scores seen while the ring is not yet full."""
-        rows, start, earlier = by_row[events], segment[events], counts[events] - before[events]
+        rows, start, prior = by_row[events], segment[events], before[events]
+        earlier = counts[events] - prior  # the batch's scores of the stream before the event
         window = self.scores[rows]
         which = np.repeat(np.arange(events.size), earlier)
         step = np.arange(which.size) - np.repeat(np.cumsum(earlier) - earlier, earlier)
-        window[which, (before[events][which] + step) % self.history] = x[start[which] + step]
+        window[which, (prior[which] + step) % self.history] = x[start[which] + step]
         span = np.minimum(counts[events], self.history)
         levels = np.empty(events.size)
         for width in np.unique(span).tolist():  # events over equally long histories together
             group = np.flatnonzero(span == width)
             high, mid = (q.astype(np.float64) for q in quantiles(window[group, :width], (self.quantile, 0.5)))
-            levels[group] = high + self.margin * (high - mid)
+            levels[group] = self._level(high, mid)
         return levels
 
     def state_dict(self) -> dict:
