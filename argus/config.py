@@ -82,7 +82,7 @@ class VideoConfig:
     quantile: float = 0.95  # per camera: threshold = Q_q + margin (Q_q - median) of its recent clip scores
     margin: float = 0.5
     history: int = 500
-    warmup: int = 30  # clips of a camera before it can alert
+    warmup: int = 19  # scored clips of a camera before it can alert (LOF scores from its 12th: it alerts from its 31st)
     quiet_clips: int = 1  # normal clips that close a camera alert
 
 

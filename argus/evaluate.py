@@ -6,9 +6,15 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from argus.config import load_config
 from evaluation.errors import EvaluationInputError
+
+if TYPE_CHECKING:
+    from evaluation.inputs import ScoreSet
 
 METRIC_NAMES = ("auc_roc auc_pr vus_roc vus_pr pate pate_f1 pa_f1 range_precision range_recall range_f1 "
                 "affiliation_precision affiliation_recall event_recall detection_delay nab")
@@ -49,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     labels = load_labels(args.labels)
     timelines = load_series(args.series) if args.series else {}
     if args.scores:
-        data, notes = match_scores(labels, load_scores(args.scores))
+        data, notes = match_scores(labels, without_no_opinion(load_scores(args.scores)))
         attach_values(data, timelines)
     else:
         if not timelines:
@@ -72,6 +78,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(text)
     return 0
+
+
+def without_no_opinion(scores: ScoreSet) -> ScoreSet:
+    """The score set with each series' NaN scores (a scorer's "no opinion yet") as its lowest
+    finite score, since the metrics take finite scores only; a note says how many there were."""
+    from detectors.no_opinion import fill_no_opinion
+
+    filled = {}
+    for name, series in scores.series.items():
+        if not series.binary and np.isnan(series.values).any():
+            filled[name] = int(np.isnan(series.values).sum())
+            series.values = fill_no_opinion(series.values)
+    if filled:
+        scores.notes.append(f"{sum(filled.values())} NaN scores (no opinion yet) in {len(filled)} series count as "
+                            "their series' lowest score")
+    return scores
 
 
 def read_alerts_topic(args: argparse.Namespace) -> list[dict]:

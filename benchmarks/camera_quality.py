@@ -22,6 +22,7 @@ import numpy as np
 
 from argus.config import load_config
 from argus.wiring import camera_detector_factory
+from detectors.no_opinion import fill_no_opinion
 from evaluation.auc import auc_roc
 from evaluation.pate import pate
 from video.camera_feed import FEED_KINDS, VIDEO_DIR, make_feed
@@ -57,7 +58,8 @@ def run(encoder: str, feed, decoded, keyframes: str) -> dict:
     hit = sum(any(v.span[0] <= end and start <= v.span[1] for v in anomalous) for start, end, _ in feed.labels)
     false = sum(not any(v.span[0] <= end and start <= v.span[1] for start, end, _ in feed.labels) for v in anomalous)
     row = {"encoder": encoder, "labelled": len(feed.labels), "alerted": hit, "false": false, "seconds": seconds}
-    for name, scores in (("clip", np.concatenate(clip_scores)), ("frame", np.concatenate(frame_scores))):
+    for name, parts in (("clip", clip_scores), ("frame", frame_scores)):
+        scores = fill_no_opinion(np.concatenate(parts))  # the metrics take finite scores only
         row[f"{name}_auc"] = auc_roc(truth[after], scores[after])
         row[f"{name}_pate"] = pate(truth[after], scores[after], early_buffer=5, delay_buffer=5)
     return row

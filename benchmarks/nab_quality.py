@@ -5,8 +5,10 @@
 
 Each series is cut into windows of its last ``--window`` values (L, default 32, the serve
 default); window i ends at point i + L - 1 and its score lands there, so the first L - 1 points
-score 0. Every detector starts fresh on every series and sees its points in order, scoring
-each window before learning it (streaming, as in ``argus serve``). Detectors:
+have no score: NaN, "no opinion yet", as a warming scorer gives (LOF for its first k + 1 windows,
+self-similarity for its first W - 1, the mixture until its experts have 300 scores). Every
+detector starts fresh on every series and sees its points in order, scoring each window before
+learning it (streaming, as in ``argus serve``). Detectors:
 
 - ``hst``: ours, HalfSpaceTreesScorer on WindowStatsEmbedder vectors (the serve default);
 - ``river-hst``: the anchor, river's ``MinMaxScaler | HalfSpaceTrees`` on the raw value, one point
@@ -25,13 +27,16 @@ each window before learning it (streaming, as in ``argus serve``). Detectors:
   vectors, all three from one pass (their seconds are that pass's);
 - with ``--raw``, also ``lof-raw`` and ``ssm-*-raw`` (rank 5) on z-normalised raw windows.
 
-Metrics (evaluation/): VUS-PR (window 100), PATE (buffers 100 + 100) and AUC-PR per series, the
+The metrics and ``--out`` take finite scores: there a series' NaN scores become its lowest
+finite score. Metrics (evaluation/): VUS-PR (window 100), PATE (buffers 100 + 100) and AUC-PR per series, the
 mean over the series that have labelled windows (52 of the 58: ``argus evaluate`` counts PATE
 as 0 on the other 6, so its overall PATE is 52/58 of this one); the NAB standard score over the corpus with NAB's
 threshold optimisation (one threshold for the corpus, on the raw scores); and the NAB standard
 score of the alerts that SPOT (detectors.spot; q ``--spot-q``, default 1e-3, calibrated on a
 series' first 500 scores at level 0.97) raises on each series' scores, with the alert rate it
-realised: what an operator would actually see, no threshold tuned on the labels. Seconds are the
+realised: what an operator would actually see, no threshold tuned on the labels. SPOT gets the
+scores with their NaNs and skips those, as in ``argus serve``, so it calibrates on a series'
+first 500 scores with an opinion and never alerts without one. Seconds are the
 detectors' own (embedding included, metrics not). ``--out`` writes each detector's scores as
 ``<out>/<detector>/<category>/<name>.csv`` (``timestamp,anomaly_score``), which
 ``argus evaluate --scores <out>/<detector> --labels .../combined_windows.json`` reads.
@@ -54,6 +59,7 @@ from detectors.halfspace import HalfSpaceTreesScorer
 from detectors.lof import LOFScorer
 from detectors.raw_window import RawWindowEmbedder
 from detectors.mixture import MixtureOfExperts
+from detectors.no_opinion import fill_no_opinion
 from detectors.self_similarity import SCORES, SelfSimilarityScorer
 from detectors.spot import SPOTThreshold
 from detectors.window_stats import WindowStatsEmbedder
@@ -105,10 +111,11 @@ def run_river_hst(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
 
 
 def run_sklearn_lof(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
-    """scikit-learn's novelty LOF on raw windows: the first k + 1 windows score 0, then each
-    block of LOF_REFIT windows is scored by a LOF fitted on the last LOF_MEMORY before it."""
+    """scikit-learn's novelty LOF on raw windows: the first k + 1 windows score NaN (no opinion
+    yet, as LOFScorer's), then each block of LOF_REFIT windows is scored by a LOF fitted on the
+    last LOF_MEMORY before it."""
     w = windows_of(values, length)
-    scores = np.zeros(len(w))
+    scores = np.full(len(w), np.nan)
     start = LOF_K + 1
     while start < len(w):
         model = LocalOutlierFactor(n_neighbors=LOF_K, novelty=True).fit(w[max(0, start - LOF_MEMORY):start])
@@ -184,8 +191,8 @@ RAW_RUNNERS: dict[str, Runner] = {"lof-raw": run_lof_raw, "ssm-raw": run_ssm_raw
 
 
 def aligned(scores: np.ndarray, n: int) -> np.ndarray:
-    """Window scores placed at each window's last point; the first points (no full window) 0."""
-    out = np.zeros(n)
+    """Window scores placed at each window's last point; the first points (no full window) NaN."""
+    out = np.full(n, np.nan)
     out[n - scores.size:] = scores
     return out
 
@@ -198,7 +205,7 @@ def metric_row(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
 
 
 def spot_alerts(scores: np.ndarray, q: float) -> np.ndarray:
-    """1.0 where SPOT (target alert rate q) alerts on a series' scores, else 0.0."""
+    """1.0 where SPOT (target alert rate q) alerts on a series' scores, else 0.0 (and at a NaN)."""
     spot = SPOTThreshold(q=q, calibration=SPOT_CALIBRATION, level=SPOT_LEVEL)
     return np.array([spot.judge("", s)[1] for s in scores.tolist()], dtype=np.float64)
 
@@ -240,11 +247,12 @@ def benchmark(corpus: list, runners: dict[str, Runner], length: int, out: Path |
             for detector, window_scores in results.items():
                 series_scores = aligned(window_scores, values.size)
                 seconds[detector] = seconds.get(detector, 0.0) + spent
-                scores.setdefault(detector, {})[name] = series_scores
-                alerts.setdefault(detector, {})[name] = spot_alerts(series_scores, spot_q)
-                per_series.setdefault(detector, []).append(metric_row(y_true, series_scores))
+                alerts.setdefault(detector, {})[name] = spot_alerts(series_scores, spot_q)  # skips the NaNs
+                finite = fill_no_opinion(series_scores)  # the metrics and score files take finite scores only
+                scores.setdefault(detector, {})[name] = finite
+                per_series.setdefault(detector, []).append(metric_row(y_true, finite))
                 if out is not None:
-                    write_scores(out, detector, name, times, series_scores)
+                    write_scores(out, detector, name, times, finite)
         print(f"  {name} ({values.size} points)", flush=True)
     windows = {name: intervals for name, _, _, intervals in corpus}
     table = {}

@@ -21,7 +21,8 @@ class Scorer(Protocol):
 
     ``score_and_learn`` scores each vector before learning it, in batch order, so a batch gives
     the same scores as the same vectors one at a time. ``keys`` (one per row, e.g. stream ids)
-    select per-key memories in scorers that keep them; others share one memory.
+    select per-key memories in scorers that keep them; others share one memory. A score is NaN
+    where the scorer has no opinion yet (a key's memory still warming up).
     """
 
     def score_and_learn(self, vectors: torch.Tensor, keys: Sequence[str] | None = None) -> np.ndarray: ...
@@ -34,7 +35,11 @@ class Scorer(Protocol):
 
 
 class Threshold(Protocol):
-    """Per-stream thresholds (rolling quantile, SPOT/DSPOT): judges each stream's scores in order."""
+    """Per-stream thresholds (rolling quantile, SPOT/DSPOT): judges each stream's scores in order.
+
+    A NaN score (no opinion yet) is never anomalous, is not learned and does not count towards
+    warm-up or calibration; its threshold is the stream's current one (inf before there is one).
+    """
 
     def judge(self, stream_id: str, score: float) -> tuple[float, bool]: ...
 

@@ -360,7 +360,7 @@ class LOFScorer(StateFile):
       after it is scored, always if ``admit_below`` is None, else only if its score is at most
       ``admit_below`` (a memory of vectors judged normal);
     - scores see the memory as it stood at the last refit. The first refit comes when the
-      memory first holds k + 1 vectors (the k + 1 before it score 0.0, "nothing known"); then
+      memory first holds k + 1 vectors (the k + 1 before it score NaN, "no opinion yet"); then
       one comes after every ``refit_every`` admissions. ``refit_every=1`` scores each vector
       against all vectors admitted before it; larger values trade that lag (at most
       ``refit_every - 1`` vectors) for fewer refits (a refit is a k-NN search of the memory in
@@ -373,8 +373,8 @@ class LOFScorer(StateFile):
     not one per stream), and the keys due for a refit are refitted together.
 
     >>> scorer = LOFScorer(k=3, capacity=50, refit_every=10)
-    >>> scorer.score_and_learn(np.sin(np.arange(40.0))[:, None])[:5].round(2).tolist()  # 4 warm-up zeros
-    [0.0, 0.0, 0.0, 0.0, 1.32]
+    >>> scorer.score_and_learn(np.sin(np.arange(40.0))[:, None])[:5].round(2).tolist()  # 4 warm-up NaNs
+    [nan, nan, nan, nan, 1.32]
     >>> scorer.score_and_learn(np.array([[0.5], [3.0]])).round(2).tolist()
     [1.04, 51.41]
     """
@@ -398,9 +398,9 @@ class LOFScorer(StateFile):
         self.slots: dict[str, tuple[int, int]] = {}  # key -> (width, slot)
 
     def score_and_learn(self, vectors: torch.Tensor | np.ndarray, keys: Sequence[str] | None = None) -> np.ndarray:
-        """LOF of each row against its key's memory (0.0 while it warms up), then learned."""
+        """LOF of each row against its key's memory (NaN while it warms up), then learned."""
         rows = as_rows(vectors, self.device, self.dtype)
-        scores = rows.new_zeros(rows.shape[0])
+        scores = rows.new_full((rows.shape[0],), float("nan"))
         width = rows.shape[1]
         groups = rows_by_key(keys, rows.shape[0])
         slots = np.array([self._slot(key, width) for key in groups], np.int64)

@@ -2,20 +2,25 @@
 
 Each expert (half-space trees, LOF, self-similarity, ...) scores the same vectors. Its scores are
 put on one scale by a running normalisation per expert: the z-score against the mean and
-standard deviation of all the expert's earlier scores (Welford), computed so that a batch gives
-the same values as its rows one at a time. It is 0 until there are ``min_history`` earlier
-scores (``MIN_HISTORY``, 300, by default: a threshold's warm-up). A z-score against a short
-history comes out inflated, and those early scores then outrank real anomalies: on NAB, the
-mixture's VUS-PR / PATE / AUC-PR were 0.180 / 0.166 / 0.149 waiting for 30 scores and are
-0.193 / 0.181 / 0.163 waiting for 300 (30, 100, 300 and 500 were tried; README, Measured).
+standard deviation of all the expert's earlier finite scores (Welford), computed so that a batch
+gives the same values as its rows one at a time. An expert's NaN ("no opinion yet", e.g. a LOF
+memory still warming up) is skipped: it neither counts nor moves the mean, and its z is NaN. A
+z is NaN too until there are ``min_history`` earlier finite scores (``MIN_HISTORY``, 300, by
+default: a threshold's warm-up). A z-score against a short history comes out inflated, and
+those early scores then outrank real anomalies: on NAB, the mixture's VUS-PR / PATE / AUC-PR
+were 0.180 / 0.166 / 0.149 waiting for 30 scores and are 0.193 / 0.181 / 0.163 waiting for 300
+(30, 100, 300 and 500 were tried, with warm-up zeros then in place of NaN; README, Measured).
 
 The gate turns the E normalised scores of a row into one score:
 
-- unsupervised (no gate trained): the mean of the normalised scores;
+- unsupervised (no gate trained): the mean of the normalised scores of the experts that have
+  an opinion;
 - trained (:meth:`MixtureOfExperts.fit_gate`, from labelled windows): a small torch network
-  that reads the normalised scores and the embedding and gives softmax weights over the
-  experts; the score is the weighted sum. It is trained with a logistic loss on
+  that reads the normalised scores (a NaN as 0) and the embedding and gives softmax weights over
+  the experts; the score is the weighted sum. It is trained with a logistic loss on
   ``scale * score + bias`` against the labels, and saved with the rest of the state.
+
+Either way a row on which no expert has an opinion scores NaN.
 
 >>> rng = np.random.default_rng(0)
 >>> class Noise:
@@ -28,8 +33,8 @@ The gate turns the E normalised scores of a row into one score:
 ...     def load_state_dict(self, state): pass
 >>> moe = MixtureOfExperts({"noise": Noise(), "norm": Norm()})
 >>> scores = moe.score_and_learn(np.vstack([rng.normal(size=(400, 3)), [[9.0, 9.0, 9.0]]]))
->>> int(scores.argmax())
-400
+>>> int(np.isnan(scores).sum()), int(np.nanargmax(scores))  # no opinion before 300 scores of an expert
+(300, 400)
 """
 
 from __future__ import annotations
@@ -44,39 +49,48 @@ from torch import nn
 from detectors.memory import load_state, save_state
 
 _EPS = 1e-6  # the spread under which an expert's scores count as rounding noise (scores are ~0.01-10)
-MIN_HISTORY = 300  # earlier scores an expert needs before its z-scores count (a threshold's warm-up)
+MIN_HISTORY = 300  # earlier finite scores an expert needs before its z-scores count (a threshold's warm-up)
 
 
 class RunningNormaliser:
-    """z-scores of each column against the mean and std of that column's earlier values."""
+    """z-scores of each column against the mean and std of that column's earlier finite values;
+    a NaN is skipped (its z is NaN), and so is a z with fewer than ``min_history`` values before it.
+
+    >>> norm = RunningNormaliser(2, min_history=2)
+    >>> norm(np.array([[1.0, np.nan], [3.0, 5.0], [np.nan, 7.0], [8.0, 9.0]])).round(2).tolist()
+    [[nan, nan], [nan, nan], [nan, nan], [4.24, 2.12]]
+    """
 
     def __init__(self, width: int, min_history: int = MIN_HISTORY):
         self.min_history = min_history
-        self.count = 0
+        self.count = np.zeros(width, dtype=np.int64)  # finite values seen, per column
         self.mean = np.zeros(width)
         self.m2 = np.zeros(width)  # sum of squared deviations (Welford)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Normalise the rows of x in order (each against the rows before it), then learn them."""
-        n = self.count + np.arange(1, len(x) + 1)[:, None]  # count including each row
-        total = self.mean * self.count + np.cumsum(x, axis=0)
-        mean_after = total / n
+        finite = ~np.isnan(x)
+        n = self.count + np.cumsum(finite, axis=0)  # finite values including each row
+        total = self.mean * self.count + np.cumsum(np.where(finite, x, 0.0), axis=0)
+        mean_after = total / np.maximum(n, 1)
         # the mean and variance before each row: shift the running values by one row
         mean_before = np.vstack([self.mean, mean_after[:-1]])
         deviations = x - mean_before
-        m2_after = self.m2 + np.cumsum(deviations * (x - mean_after), axis=0)
+        m2_after = self.m2 + np.cumsum(np.where(finite, deviations * (x - mean_after), 0.0), axis=0)
         m2_before = np.vstack([self.m2, m2_after[:-1]])
-        count_before = n - 1
+        count_before = n - finite
         std_before = np.sqrt(m2_before / np.maximum(count_before - 1, 1))
-        z = np.where(count_before >= self.min_history, deviations / np.maximum(std_before, _EPS), 0.0)
-        self.count, self.mean, self.m2 = int(n[-1, 0]), mean_after[-1], m2_after[-1]
+        z = np.where(finite & (count_before >= self.min_history), deviations / np.maximum(std_before, _EPS), np.nan)
+        self.count, self.mean, self.m2 = n[-1], mean_after[-1], m2_after[-1]
         return z
 
     def state_dict(self) -> dict:
         return {"count": self.count, "mean": self.mean, "m2": self.m2}
 
     def load_state_dict(self, state: dict) -> None:
-        self.count, self.mean, self.m2 = state["count"], state["mean"].copy(), state["m2"].copy()
+        # a state from before NaN scores were skipped holds one count for every column
+        self.count = np.broadcast_to(np.asarray(state["count"], dtype=np.int64), self.mean.shape).copy()
+        self.mean, self.m2 = state["mean"].copy(), state["m2"].copy()
 
 
 class Gate(nn.Module):
@@ -110,30 +124,36 @@ class MixtureOfExperts:
         return self.normaliser(raw)
 
     def score_and_learn(self, vectors: torch.Tensor | np.ndarray, keys: Sequence[str] | None = None) -> np.ndarray:
+        """The gate's score of each row (NaN where no expert has an opinion yet), then learned."""
         z = self.expert_scores(vectors, keys)
+        opinions = (~np.isnan(z)).sum(axis=1)
         if self.gate is None:
-            return z.mean(axis=1)
-        with torch.no_grad():
-            return self.gate(torch.from_numpy(z).float(), _as_tensor(vectors)).double().numpy()
+            combined = np.nansum(z, axis=1) / np.maximum(opinions, 1)
+        else:
+            with torch.no_grad():
+                combined = self.gate(_gate_input(z), _as_tensor(vectors)).double().numpy()
+        return np.where(opinions > 0, combined, np.nan)
 
     def fit_gate(self, z: np.ndarray, vectors: torch.Tensor | np.ndarray, labels: np.ndarray,
                  epochs: int = 200, lr: float = 0.01, seed: int = 0) -> list[float]:
         """Train the gate on (B, E) normalised expert scores, their vectors and 0/1 labels.
 
-        Positives are weighted up to balance the classes. Returns the loss per epoch.
+        Rows on which no expert has an opinion (all NaN) are left out. Positives are weighted up
+        to balance the classes. Returns the loss per epoch.
         """
         labels = np.asarray(labels, dtype=np.float32)
         if z.ndim != 2 or z.shape[1] != len(self.experts) or len(labels) != len(z):
             raise ValueError(f"need z of shape (B, {len(self.experts)}) and B labels, got {z.shape} and {len(labels)}")
+        opinion = ~np.isnan(z).all(axis=1)
+        z, labels, x = z[opinion], labels[opinion], _as_tensor(vectors)[torch.from_numpy(opinion)]
         if not 0 < labels.sum() < len(labels):
-            raise ValueError("the labels need both normal (0) and anomalous (1) windows")
+            raise ValueError("the labels need both normal (0) and anomalous (1) windows with an expert's opinion")
         torch.manual_seed(seed)
-        x = _as_tensor(vectors)
         gate = Gate(z.shape[1], x.shape[1])
         optimiser = torch.optim.Adam(gate.parameters(), lr=lr)
         target = torch.from_numpy(labels)
         balance = torch.tensor((len(labels) - labels.sum()) / labels.sum())
-        z_t = torch.from_numpy(z).float()
+        z_t = _gate_input(z)
         losses = []
         for _ in range(epochs):
             optimiser.zero_grad()
@@ -180,6 +200,11 @@ class MixtureOfExperts:
             gate = Gate(len(self.experts), inputs - len(self.experts), hidden)
             gate.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state["gate"]["parameters"].items()})
             self.gate = gate.eval()
+
+
+def _gate_input(z: np.ndarray) -> torch.Tensor:
+    """Normalised scores as the gate reads them: an expert without an opinion (NaN) as 0."""
+    return torch.from_numpy(np.nan_to_num(z, nan=0.0)).float()
 
 
 def _as_tensor(vectors: torch.Tensor | np.ndarray) -> torch.Tensor:

@@ -15,7 +15,7 @@ by three scores, each higher = more anomalous:
   reports this stable for ranks 2..20. It needs dim > rank to say anything: with rank >= dim
   the span is the whole space and the residual is 0.
 
-A stream's first W - 1 vectors score 0.0 ("nothing known"); from the W-th on, every vector
+A stream's first W - 1 vectors score NaN ("no opinion yet"); from the W-th on, every vector
 is scored. ``self_similarity_scores`` is the batch form over a whole series; the scorer is the
 incremental form, which keeps each key's last W - 1 unit vectors and their Gram matrix, so a
 new vector costs one row of similarities and one (W-1)^2 eigendecomposition, and equals the
@@ -109,7 +109,7 @@ class SelfSimilarityScorer(StateFile):
         self.recent: dict[str, _Recent] = {}
 
     def score_and_learn(self, vectors: torch.Tensor | np.ndarray, keys: Sequence[str] | None = None) -> np.ndarray:
-        """The chosen score of each row (0.0 while its key's window fills), then learned."""
+        """The chosen score of each row (NaN while its key's window fills), then learned."""
         return self.scores_and_learn(vectors, keys)[self.score]
 
     def scores_and_learn(self, vectors: torch.Tensor | np.ndarray, keys: Sequence[str] | None = None,
@@ -118,7 +118,7 @@ class SelfSimilarityScorer(StateFile):
         rows = _unit(as_rows(vectors, self.device, self.dtype))
         if keys is not None and len(keys) != rows.shape[0]:
             raise ValueError(f"got {len(keys)} keys for {rows.shape[0]} vectors; give one key per row")
-        out = {name: rows.new_zeros(rows.shape[0]) for name in SCORES}
+        out = {name: rows.new_full((rows.shape[0],), float("nan")) for name in SCORES}
         for start in range(0, rows.shape[0], self.chunk):
             chunk_keys = None if keys is None else keys[start:start + self.chunk]
             self._chunk(rows[start:start + self.chunk], chunk_keys, start, out)

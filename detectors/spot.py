@@ -12,8 +12,8 @@ with n the scores judged since calibration began and N_t those above t.
 - Calibration: a stream raises nothing until it has ``calibration`` scores (DSPOT: ``depth``
   more first). Then t is their ``level`` quantile (the order statistic with
   floor(calibration * (1 - level)) of them above it), the excesses over t are the first
-  peaks and the GPD is fitted. If fewer than ``MIN_PEAKS`` scores lie above t (ties: a scorer
-  still warming up gives a run of equal scores), calibration goes on over the latest
+  peaks and the GPD is fitted. If fewer than ``MIN_PEAKS`` scores lie above t (ties: a flat
+  stretch of a stream gives a run of equal scores), calibration goes on over the latest
   ``calibration`` scores and is tried again every ``RETRY_EVERY`` scores.
 - Streaming (SPOT): every score after calibration counts in n; one above t is a peak. A score
   above z_q is an alert and enters the peaks *censored*: as "at least z_q", its size unused.
@@ -30,7 +30,8 @@ with n the scores judged since calibration began and N_t those above t.
   N_t / n still estimates P(score > t). A refit costs O(max_peaks) per grid point and
   bisection step (below): about 1.5 ms at 1000 peaks, 0.4 ms at 50; with the defaults (level
   0.98, refit every 8 peaks) that is one refit per ~400 scores, ~6 us per score on average.
-- Non-finite scores are neither judged (never anomalous) nor learned.
+- Non-finite scores (NaN: the scorer's "no opinion yet") are neither judged (never anomalous)
+  nor learned, and do not count towards calibration; they get the stream's current threshold.
 
 The GPD is fitted by Grimshaw's method (Grimshaw 1993, as in the paper), extended to censored
 peaks: with theta = gamma / sigma the likelihood's best gamma has a closed form,

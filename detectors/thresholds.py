@@ -5,7 +5,9 @@ raises nothing until it has ``warmup`` scores. Scores are remembered after they 
 The quantiles are recomputed every ``refresh_every`` scores of a stream (16 by default), not at
 every score: over a history of hundreds of scores a few more barely move them, and sorting is
 the cost. Slow streams (a camera's clips) can afford 1. With ``remember_anomalies=False`` only
-scores judged normal join the history, so a burst of anomalies does not raise the bar.
+scores judged normal join the history, so a burst of anomalies does not raise the bar. A NaN
+score (a scorer's "no opinion yet") is skipped: never anomalous, not remembered, not counted
+towards the warm-up; it gets the stream's current threshold (inf until there is one).
 
 >>> t = RollingQuantileThreshold(quantile=0.9, margin=1.0, history=100, warmup=10)
 >>> [t.judge("a", s)[1] for s in [0.1] * 20 + [0.9]][-2:]
@@ -14,6 +16,7 @@ scores judged normal join the history, so a burst of anomalies does not raise th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -67,6 +70,8 @@ class RollingQuantileThreshold:
     def judge(self, stream_id: str, score: float) -> tuple[float, bool]:
         """(threshold, is the score above it) for this stream, then remember the score."""
         row = self._row(stream_id)
+        if math.isnan(score):
+            return float(self.threshold[row]), False
         count = int(self.count[row])
         if count >= self.warmup and (count - self.warmup) % self.refresh_every == 0:
             self.threshold[row] = self._level(*quantiles(self.scores[row, :min(count, self.history)],
@@ -84,6 +89,9 @@ class RollingQuantileThreshold:
         if not self.remember_anomalies:  # counts hang on the verdicts: one at a time
             return judge_each(self, stream_ids, scores)
         scores = np.asarray(scores, dtype=np.float64)
+        missing = np.isnan(scores)
+        if missing.any():
+            return self._judge_around(stream_ids, scores, missing)
         n = len(stream_ids)
         if n > self.history:  # in turns, so no stream laps its history within one
             parts = [self.judge_many(stream_ids[i:i + self.history], scores[i:i + self.history])
@@ -111,6 +119,21 @@ class RollingQuantileThreshold:
         out_thresholds, out_anomalous = np.empty(n), np.empty(n, dtype=bool)
         out_thresholds[order], out_anomalous[order] = thresholds, anomalous
         return out_thresholds, out_anomalous
+
+    def _judge_around(self, stream_ids: Sequence[str], scores: np.ndarray, missing: np.ndarray,
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """``judge_many`` of the scores that are not NaN; a NaN gets its stream's threshold as it
+        stands then: that of the stream's latest score before it in the batch, else the stored one."""
+        rows = np.fromiter(map(self._row, stream_ids), np.int64, len(stream_ids))
+        thresholds, anomalous = self.threshold[rows], np.zeros(len(rows), dtype=bool)
+        kept = np.flatnonzero(~missing)
+        if kept.size:
+            thresholds[kept], anomalous[kept] = self.judge_many([stream_ids[i] for i in kept], scores[kept])
+            runs = key_runs(rows)
+            judged = np.maximum.accumulate(np.where(missing[runs.order], -1, np.arange(len(rows))))
+            carried = missing[runs.order] & (judged >= runs.start)
+            thresholds[runs.order[carried]] = thresholds[runs.order[judged[carried]]]
+        return thresholds, anomalous
 
     def _levels(self, events: np.ndarray, by_row: np.ndarray, x: np.ndarray, counts: np.ndarray,
                 before: np.ndarray, segment: np.ndarray) -> np.ndarray:

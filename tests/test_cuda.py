@@ -39,8 +39,8 @@ def test_series_detectors_score_the_same_on_cuda(name, embedder):
     windows = _windows()
     overrides = {"detector.name": name, "detector.embedder": embedder}
     cpu, gpu = _scores(overrides, "cpu", windows), _scores(overrides, "cuda", windows)
-    assert np.isfinite(cpu).all()
-    np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-4)
+    assert np.isfinite(cpu[-1]).all()  # every stream has left its warm-up (NaN: no opinion yet)
+    np.testing.assert_allclose(gpu, cpu, rtol=1e-4, atol=1e-4)  # NaN where the other has NaN
 
 
 @pytest.mark.parametrize("encoder", ["stats", "efficientnet"])

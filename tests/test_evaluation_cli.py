@@ -53,6 +53,17 @@ def test_hand_case_table_and_json(hand_case, capsys):
     assert point_adjusted_f1(y_true, [s >= 0.5 for s in scores]) == pytest.approx(0.857142857)
 
 
+def test_nan_scores_count_as_the_series_lowest_score(hand_case, capsys):
+    folder, scores = hand_case
+    for name, first in (("warming", "nan"), ("filled", min(scores[3:]))):  # no opinion yet on three points
+        values = [first] * 3 + scores[3:]
+        (folder / f"{name}.csv").write_text("index,score\n" + "".join(f"{i},{s}\n" for i, s in enumerate(values)))
+    common = ["--labels", str(folder / "labels.json"), "--metrics", "auc_roc", "vus_pr", "pa_f1", "--threshold", "0.5"]
+    result = run_json(capsys, *common, "--scores", str(folder / "warming.csv"))
+    assert result["series"] == run_json(capsys, *common, "--scores", str(folder / "filled.csv"))["series"]
+    assert result["notes"] == ["3 NaN scores (no opinion yet) in 1 series count as their series' lowest score"]
+
+
 def test_nab_folder_json_reproduces_the_published_nab_score(capsys):
     result = run_json(capsys, "--labels", LABELS, "--scores", str(NAB / "results" / "windowedGaussian"),
                       "--metrics", "nab", "auc_pr")

@@ -165,11 +165,22 @@ def test_stream_scores_equal_sklearn_fitted_on_the_memory_at_the_last_refit():
     x = rng.standard_normal((400, 4)) + np.linspace(0, 3, 400)[:, None]  # drifts, so the ring rolls
     k, capacity, every = 5, 100, 10
     scores = _stream(LOFScorer(k, capacity, every), x, _random_sizes(rng, 400, 40))
-    assert (scores[:k + 1] == 0).all()
+    assert np.isnan(scores[:k + 1]).all() and np.isfinite(scores[k + 1:]).all()
     for t in range(k + 1, 400):
         refit = k + 1 + (t - k - 1) // every * every  # vectors admitted at the last refit
         memory = x[max(0, refit - capacity):refit]
         np.testing.assert_allclose(scores[t], sklearn_scores(memory, x[t:t + 1], k)[0], rtol=1e-9)
+
+
+@pytest.mark.parametrize("admit_below", [None, 0.5])
+def test_each_key_has_no_opinion_exactly_for_its_first_k_plus_one_vectors(admit_below):
+    rng = np.random.default_rng(11)
+    keys = list(rng.permutation(np.array(["a"] * 50 + ["b"] * 9 + ["c"] * 4)))  # c never gets k + 1 = 6
+    rows = rng.standard_normal((len(keys), 3))
+    scores = _stream(LOFScorer(5, 20, 4, admit_below=admit_below), rows, _random_sizes(rng, len(keys), 12), keys)
+    for key in "abc":
+        mine = scores[np.array(keys) == key]
+        assert np.isnan(mine[:6]).all() and np.isfinite(mine[6:]).all(), key
 
 
 @pytest.mark.parametrize("admit_below", [None, 1.3])

@@ -27,14 +27,69 @@ class Column:
 
 
 def test_normalisation_is_the_z_score_against_earlier_values_in_any_batching():
-    x = np.random.default_rng(0).normal(size=(MIN_HISTORY + 90, 2)) * [1.0, 50.0] + [0.0, 7.0]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(MIN_HISTORY + 90, 2)) * [1.0, 50.0] + [0.0, 7.0]
+    x[:20, 1] = np.nan  # column 1 warms up for 20 rows, then has no opinion now and then
+    x[rng.choice(np.arange(20, len(x)), 40, replace=False), 1] = np.nan
     whole = RunningNormaliser(2)(x)
-    pieces = RunningNormaliser(2)
-    split = np.vstack([pieces(x[:1]), pieces(x[1:45]), pieces(x[45:])])
-    np.testing.assert_allclose(split, whole, atol=1e-12)
+    for cuts in ([1, 45], [7, 8, 200, 331], list(range(1, len(x)))):  # one at a time too
+        pieces = RunningNormaliser(2)
+        split = np.vstack([pieces(part) for part in np.split(x, cuts)])
+        np.testing.assert_allclose(split, whole, atol=1e-12)
+        np.testing.assert_array_equal(np.isnan(split), np.isnan(whole))
     i = MIN_HISTORY + 50  # by hand: row i against rows 0..i-1
-    np.testing.assert_allclose(whole[i], (x[i] - x[:i].mean(0)) / x[:i].std(0, ddof=1), rtol=1e-7, atol=1e-9)
-    assert not whole[:MIN_HISTORY].any() and whole[MIN_HISTORY].all()  # no opinion until then
+    np.testing.assert_allclose(whole[i, 0], (x[i, 0] - x[:i, 0].mean()) / x[:i, 0].std(ddof=1), rtol=1e-7, atol=1e-9)
+    assert not np.isnan(whole[MIN_HISTORY:, 0]).any() and np.isnan(whole[:MIN_HISTORY, 0]).all()  # no opinion until then
+    finite = np.flatnonzero(~np.isnan(x[:, 1]))  # column 1: z against its earlier finite values only
+    assert np.isnan(whole[:finite[MIN_HISTORY], 1]).all()
+    j = finite[MIN_HISTORY + 5]
+    earlier = x[finite[finite < j], 1]
+    np.testing.assert_allclose(whole[j, 1], (x[j, 1] - earlier.mean()) / earlier.std(ddof=1), rtol=1e-7)
+    assert np.isnan(whole[np.isnan(x[:, 1]), 1]).all()
+
+
+class Warming(Column):
+    """A column expert with no opinion (NaN) for its first ``warmup`` rows."""
+
+    def __init__(self, column: int, warmup: int):
+        super().__init__(column)
+        self.seen, self.warmup = 0, warmup
+
+    def score_and_learn(self, vectors, keys=None):
+        scores = super().score_and_learn(vectors, keys)
+        scores[:max(0, self.warmup - self.seen)] = np.nan
+        self.seen += len(scores)
+        return scores
+
+
+def test_the_mixture_ignores_a_warming_expert_and_has_no_opinion_when_none_has_one():
+    vectors = np.random.default_rng(5).normal(size=(80, 3))
+    mixture = MixtureOfExperts({"a": Column(0), "b": Column(1), "late": Warming(2, 40)}, min_history=10)
+    scores = np.concatenate([mixture.score_and_learn(vectors[:25]), mixture.score_and_learn(vectors[25:])])
+    alone = MixtureOfExperts({"a": Column(0), "b": Column(1)}, min_history=10).score_and_learn(vectors)
+    assert np.isnan(scores[:10]).all()  # no expert has 10 earlier scores
+    np.testing.assert_allclose(scores[10:50], alone[10:50], rtol=1e-12)  # "late" has no opinion: a and b's mean
+    z_late = RunningNormaliser(1, 10)(np.where(np.arange(80) < 40, np.nan, vectors[:, 2])[:, None])[:, 0]
+    np.testing.assert_allclose(scores[50:], (2 * alone[50:] + z_late[50:]) / 3, rtol=1e-12)
+    trainer, gated = (MixtureOfExperts({"a": Column(0), "b": Column(1), "late": Warming(2, 40)}, min_history=10)
+                      for _ in range(2))
+    trainer.fit_gate(trainer.expert_scores(vectors), vectors, (np.arange(80) % 9 == 0).astype(int), epochs=5)
+    gated.gate = trainer.gate
+    gated_scores = gated.score_and_learn(vectors)
+    assert np.isnan(gated_scores[:10]).all() and np.isfinite(gated_scores[10:]).all()
+
+
+def test_the_gate_trains_only_on_rows_with_an_opinion():
+    z = np.full((40, 2), np.nan)
+    z[20:] = np.random.default_rng(6).normal(size=(20, 2))
+    labels = np.zeros(40, int)
+    labels[:20:3] = 1  # anomalies only where no expert has an opinion: nothing to learn from
+    with pytest.raises(ValueError, match="both normal"):
+        MixtureOfExperts({"a": Column(0), "b": Column(1)}).fit_gate(z, np.zeros((40, 3)), labels)
+    labels[25] = 1
+    z[30, 0] = np.nan  # one expert without an opinion: the row counts, its NaN read as 0
+    losses = MixtureOfExperts({"a": Column(0), "b": Column(1)}).fit_gate(z, np.zeros((40, 3)), labels, epochs=3)
+    assert np.isfinite(losses).all()
 
 
 def _labelled_windows(n: int = 3000, seed: int = 1):
@@ -65,7 +120,8 @@ def test_a_trained_gate_learns_to_trust_the_informative_expert():
 
 def test_real_experts_restore_through_a_checkpoint(tmp_path):
     rng = np.random.default_rng(3)
-    make = lambda: MixtureOfExperts({"trees": HalfSpaceTreesScorer(window_size=50), "lof": LOFScorer(k=5, capacity=100)})
+    make = lambda: MixtureOfExperts({"trees": HalfSpaceTreesScorer(window_size=50), "lof": LOFScorer(k=5, capacity=100)},
+                                    min_history=50)
     mixture = make()
     vectors = rng.random((300, 4))
     z = mixture.expert_scores(vectors[:200], keys=["a", "b"] * 100)

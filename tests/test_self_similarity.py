@@ -24,7 +24,7 @@ def test_incremental_scores_equal_the_batch_form(window, rank, top_k, chunk):
     ours = _stream(SelfSimilarityScorer(window, rank, top_k, chunk=chunk), x, sizes)
     batch = self_similarity_scores(x, window, rank, top_k)
     for name in SCORES:
-        assert (ours[name][:window - 1] == 0).all()
+        assert np.isnan(ours[name][:window - 1]).all() and np.isfinite(ours[name][window - 1:]).all()
         np.testing.assert_allclose(ours[name][window - 1:], batch[name].numpy(), rtol=1e-9, atol=1e-12)
 
 
@@ -39,6 +39,17 @@ def test_keys_keep_independent_windows():
         expected = SelfSimilarityScorer(window=12, rank=3).scores_and_learn(alone)
         for name in SCORES:
             np.testing.assert_allclose(mixed[name][keys == key], expected[name], rtol=1e-9, atol=1e-12)
+
+
+def test_each_key_has_no_opinion_exactly_until_its_window_fills():
+    rng = np.random.default_rng(4)
+    keys = list(rng.permutation(np.array(["a"] * 40 + ["b"] * 12 + ["c"] * 5)))  # c never fills W - 1 = 7
+    scores = _stream(SelfSimilarityScorer(window=8, rank=2, top_k=2, chunk=6), rng.standard_normal((57, 4)),
+                     [20, 1, 36], keys)
+    for name in SCORES:
+        for key in "abc":
+            mine = scores[name][np.array(keys) == key]
+            assert np.isnan(mine[:7]).all() and np.isfinite(mine[7:]).all(), (name, key)
 
 
 def test_spectral_residual_is_zero_inside_the_span_and_one_orthogonal_to_it():

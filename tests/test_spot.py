@@ -86,6 +86,23 @@ def test_calibration_waits_out_a_warming_scorer_and_skips_non_finite_scores():
     assert spot.judge("s", float("inf")) == (threshold, False)
 
 
+@pytest.mark.parametrize("depth", [0, 5])
+def test_nan_scores_calibrate_nothing_and_leave_the_verdicts_of_the_others_unchanged(depth):
+    """A threshold fed NaNs among its scores judges the scores as one fed the scores alone."""
+    rng = np.random.default_rng(8)
+    scores = rng.exponential(size=3000)
+    with_nan = np.concatenate([[np.nan] * 300, np.insert(scores, rng.integers(0, 3000, 500), np.nan)])
+    skipping, fresh = (SPOTThreshold(q=1e-2, calibration=500, depth=depth, max_peaks=50) for _ in range(2))
+    thresholds, anomalous = skipping.judge_many(["s"] * len(with_nan), with_nan)
+    finite = ~np.isnan(with_nan)
+    expected = [fresh.judge("s", x) for x in scores]
+    assert thresholds[finite].tolist() == [t for t, _ in expected]
+    assert anomalous[finite].tolist() == [a for _, a in expected] and anomalous.sum() > 5
+    assert not anomalous[~finite].any() and np.isinf(thresholds[:300]).all()
+    after = np.flatnonzero(finite)[np.searchsorted(np.flatnonzero(finite), np.flatnonzero(~finite))]
+    assert thresholds[~finite].tolist() == thresholds[after].tolist()  # a NaN gets the next score's threshold
+
+
 @pytest.mark.parametrize("gamma", [-0.3, 0.0, 0.3])
 def test_the_gpd_fit_recovers_the_parameters_and_beats_a_generic_optimiser(gamma):
     y = genpareto.rvs(gamma, scale=2.0, size=5000, random_state=5)

@@ -67,10 +67,40 @@ def test_judge_many_gives_exactly_what_judge_gives_one_by_one(seed):
     for _ in range(12):  # batches where streams repeat, some more often than their history holds
         ids = [f"s{int(i)}" for i in rng.integers(0, int(rng.integers(1, 8)), int(rng.integers(1, 90)))]
         scores = rng.gamma(2.0, size=len(ids)) * rng.choice([1.0, 4.0], size=len(ids), p=[0.95, 0.05])
+        scores[rng.random(len(ids)) < rng.choice([0.0, 0.2, 1.0], p=[0.4, 0.5, 0.1])] = np.nan  # no opinion
+        ids += ["only-nan"] * int(rng.integers(0, 2))  # a stream that has not had a score yet
+        scores = np.append(scores, [np.nan] * (len(ids) - len(scores)))
         expected = [one.judge(s, float(x)) for s, x in zip(ids, scores)]
         thresholds, anomalous = many.judge_many(ids, scores)
         assert thresholds.tolist() == [t for t, _ in expected]
         assert anomalous.tolist() == [a for _, a in expected]
+        assert not anomalous[np.isnan(scores)].any()
     a, b = one.state_dict(), many.state_dict()
     assert a["ids"] == b["ids"] and a["count"].tolist() == b["count"].tolist()
+    np.testing.assert_array_equal(a["scores"], b["scores"])
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_nan_scores_are_skipped_as_if_they_were_not_there(batched):
+    rng = np.random.default_rng(9)
+    scores = rng.gamma(2.0, size=300)
+    scores[::7] *= 5
+    with_nan = np.insert(scores, rng.integers(0, 300, 120), np.nan)  # a warm-up run and gaps
+    with_nan = np.concatenate([[np.nan] * 40, with_nan])
+    skipping, fresh = (RollingQuantileThreshold(quantile=0.9, margin=0.5, history=50, warmup=30, refresh_every=4)
+                       for _ in range(2))
+    if batched:
+        judged = [skipping.judge_many(["s"] * len(part), part) for part in np.array_split(with_nan, 8)]
+        thresholds, anomalous = np.concatenate([t for t, _ in judged]), np.concatenate([a for _, a in judged])
+    else:
+        thresholds, anomalous = map(np.array, zip(*[skipping.judge("s", x) for x in with_nan]))
+    expected = [fresh.judge("s", x) for x in scores]
+    finite = ~np.isnan(with_nan)
+    assert thresholds[finite].tolist() == [t for t, _ in expected]
+    assert anomalous[finite].tolist() == [a for _, a in expected] and not anomalous[~finite].any()
+    assert np.isinf(thresholds[:40]).all()  # no threshold before the first 30 scores
+    previous = np.concatenate([[np.inf], thresholds[:-1]])  # a NaN gets the threshold of the score before it
+    assert thresholds[~finite].tolist() == previous[~finite].tolist()
+    a, b = skipping.state_dict(), fresh.state_dict()
+    assert a["count"].tolist() == b["count"].tolist() == [300]
     np.testing.assert_array_equal(a["scores"], b["scores"])

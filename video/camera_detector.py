@@ -3,7 +3,8 @@
 Per batch: the encoder describes every sampled frame (appearance and motion) and pools them into
 clip vectors; the scorer (LOF, self-similarity, mixture: the series scorers, keyed by camera)
 scores each clip against its camera's memory of recent clips; a per-camera threshold judges the
-score. An anomalous clip is then looked at frame by frame: each frame's novelty against the
+score (a camera's first clips score NaN, the scorer's "no opinion yet": never anomalous, and
+their frames join the camera's normal frames). An anomalous clip is then looked at frame by frame: each frame's novelty against the
 camera's recent *normal* frames (:class:`video.frame_scores.FrameReference`) gives the frame
 range (the frames odder than any normal frame seen, around the oddest) and the keyframe, which is written as a PNG under ``keyframe_dir`` (named by camera, clip start and
 frame, so a replay rewrites the same file). A normal clip's frames join that reference.
