@@ -33,8 +33,10 @@ mean over the series that have labelled windows (52 of the 58: ``argus evaluate`
 as 0 on the other 6, so its overall PATE is 52/58 of this one); the NAB standard score over the corpus with NAB's
 threshold optimisation (one threshold for the corpus, on the raw scores); and the NAB standard
 score of the alerts that SPOT (detectors.spot; q ``--spot-q``, default 1e-3, calibrated on a
-series' first 500 scores at level 0.97) raises on each series' scores, with the alert rate it
-realised: what an operator would actually see, no threshold tuned on the labels. SPOT gets the
+series' first 500 scores at level 0.97) raises on each series' scores, one detection where each
+alert opens (consecutive anomalous readings are one alert, as ``argus serve`` publishes them),
+with the rate of anomalous readings SPOT realised: what an operator would actually see, no
+threshold tuned on the labels. SPOT gets the
 scores with their NaNs and skips those, as in ``argus serve``, so it calibrates on a series'
 first 500 scores with an opinion and never alerts without one. Seconds are the
 detectors' own (embedding included, metrics not). ``--out`` writes each detector's scores as
@@ -55,6 +57,8 @@ import torch
 from river import anomaly, compose, preprocessing
 from sklearn.neighbors import LocalOutlierFactor
 
+from argus.config import AlertConfig
+from detectors.base import Verdict
 from detectors.halfspace import HalfSpaceTreesScorer
 from detectors.lof import LOFScorer
 from detectors.raw_window import RawWindowEmbedder
@@ -69,6 +73,7 @@ from evaluation.inputs import load_labels, load_series
 from evaluation.nab import nab_score
 from evaluation.pate import pate
 from evaluation.vus import vus_pr
+from streams.alerts import AlertTracker
 
 NAB = Path(__file__).resolve().parents[2] / "shared" / "data" / "NAB"
 LOF_K, LOF_MEMORY, LOF_REFIT = 20, 1000, 64
@@ -204,10 +209,20 @@ def metric_row(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     return {"vus_pr": vus_pr(y_true, scores), "pate": pate(y_true, scores), "auc_pr": auc_pr(y_true, scores)}
 
 
-def spot_alerts(scores: np.ndarray, q: float) -> np.ndarray:
-    """1.0 where SPOT (target alert rate q) alerts on a series' scores, else 0.0 (and at a NaN)."""
+def spot_alerts(scores: np.ndarray, q: float) -> tuple[np.ndarray, np.ndarray]:
+    """(anomalous, opened) per point of a series: 1.0 where SPOT (target alert rate q) judges its
+    score anomalous (never at a NaN), and where ``argus serve`` would publish an alert on those
+    verdicts (streams.alerts.AlertTracker with the config's defaults: a run of anomalous
+    readings is one alert, opened at its first, until ``quiet_readings`` normal ones close it)."""
     spot = SPOTThreshold(q=q, calibration=SPOT_CALIBRATION, level=SPOT_LEVEL)
-    return np.array([spot.judge("", s)[1] for s in scores.tolist()], dtype=np.float64)
+    settings = AlertConfig()
+    tracker = AlertTracker("bench", settings.min_run, settings.quiet_readings)
+    anomalous, opened = np.zeros(scores.size), np.zeros(scores.size)
+    for i, score in enumerate(scores.tolist()):
+        threshold, anomalous[i] = spot.judge("", score)
+        alert = tracker.observe("", float(i), Verdict(score, threshold, bool(anomalous[i]), {}))
+        opened[i] = alert is not None and alert.status == "open"
+    return anomalous, opened
 
 
 def load_corpus(root: Path, patterns: list[str], limit: int | None) -> list[tuple[str, np.ndarray, np.ndarray, list]]:
@@ -235,6 +250,7 @@ def benchmark(corpus: list, runners: dict[str, Runner], length: int, out: Path |
     per_series: dict[str, list[dict[str, float]]] = {}
     scores: dict[str, dict[str, np.ndarray]] = {}
     alerts: dict[str, dict[str, np.ndarray]] = {}
+    flagged: dict[str, dict[str, np.ndarray]] = {}
     seconds: dict[str, float] = {}
     for name, times, values, intervals in corpus:
         y_true = np.zeros(values.size, dtype=np.int64)
@@ -247,7 +263,8 @@ def benchmark(corpus: list, runners: dict[str, Runner], length: int, out: Path |
             for detector, window_scores in results.items():
                 series_scores = aligned(window_scores, values.size)
                 seconds[detector] = seconds.get(detector, 0.0) + spent
-                alerts.setdefault(detector, {})[name] = spot_alerts(series_scores, spot_q)  # skips the NaNs
+                flagged.setdefault(detector, {})[name], alerts.setdefault(detector, {})[name] = \
+                    spot_alerts(series_scores, spot_q)  # SPOT skips the NaNs
                 finite = fill_no_opinion(series_scores)  # the metrics and score files take finite scores only
                 scores.setdefault(detector, {})[name] = finite
                 per_series.setdefault(detector, []).append(metric_row(y_true, finite))
@@ -260,7 +277,7 @@ def benchmark(corpus: list, runners: dict[str, Runner], length: int, out: Path |
         table[detector] = {m: float(np.nanmean([row[m] for row in rows])) for m in METRICS}
         table[detector]["nab"] = nab_score(windows, scores[detector], profile="standard").score
         table[detector]["nab_spot"] = nab_score(windows, alerts[detector], profile="standard", threshold=0.5).score
-        table[detector]["alert_rate"] = float(np.mean(np.concatenate(list(alerts[detector].values()))))
+        table[detector]["alert_rate"] = float(np.mean(np.concatenate(list(flagged[detector].values()))))
         table[detector]["seconds"] = seconds[detector]
     return table
 

@@ -380,6 +380,7 @@ class LOFScorer(StateFile):
     """
 
     state_name = "lof"
+    score_scale = "log"  # a density ratio: a mixture z-scores its log (detectors.mixture)
 
     def __init__(self, k: int = 20, capacity: int = 1000, refit_every: int = 64, metric: str = "euclidean",
                  admit_below: float | None = None, device: str | torch.device = "cpu",

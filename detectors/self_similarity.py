@@ -95,6 +95,7 @@ class SelfSimilarityScorer(StateFile):
     """
 
     state_name = "self_similarity"
+    score_scale = "log"  # a dissimilarity near 0: a mixture z-scores its log (detectors.mixture)
 
     def __init__(self, window: int = 64, rank: int = 5, top_k: int = 5, score: str = "spectral",
                  device: str | torch.device = "cpu", dtype: torch.dtype | None = None, chunk: int = 1024):

@@ -26,6 +26,22 @@ class Column:
         self.column = state["column"]
 
 
+class Ratio(Column):
+    """A ratio-like expert (a LOF, say): the mixture reads it on a log scale."""
+
+    score_scale = "log"
+
+
+def test_a_ratio_expert_is_read_on_a_log_scale_so_one_huge_score_does_not_swamp_it():
+    rng = np.random.default_rng(0)
+    x = np.exp(rng.normal(0, 0.1, (MIN_HISTORY + 100, 1)))  # ratios near 1
+    x[MIN_HISTORY + 20] = 1e8  # one degenerate score (duplicates make LOF's density guard do this)
+    x[MIN_HISTORY + 90] = 5.0  # a real anomaly after it
+    z = lambda expert: MixtureOfExperts({"e": expert}).score_and_learn(x)[MIN_HISTORY + 90]
+    assert z(Ratio(0)) > 1.0  # log 5 against logs near 0, the one huge log counted once
+    assert z(Column(0)) < 0.1  # read linearly, 1e8 sets the mean and the spread: 5 sits below the mean
+
+
 def test_normalisation_is_the_z_score_against_earlier_values_in_any_batching():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(MIN_HISTORY + 90, 2)) * [1.0, 50.0] + [0.0, 7.0]
