@@ -205,18 +205,25 @@ class MixtureOfExperts:
             gate = {"shape": [self.gate.net[0].in_features, self.gate.net[0].out_features],
                     "parameters": {k: v.detach().numpy().copy() for k, v in self.gate.state_dict().items()}}
         return {"experts": {name: e.state_dict() for name, e in self.experts.items()},
-                "normaliser": self.normaliser.state_dict(), "gate": gate}
+                "normaliser": self.normaliser.state_dict(), "scales": self._scales(), "gate": gate}
 
     def load_state_dict(self, state: dict) -> None:
         for name, expert in self.experts.items():
             expert.load_state_dict(state["experts"][name])
-        self.normaliser.load_state_dict(state["normaliser"])
+        self.normaliser = RunningNormaliser(len(self.experts), self.normaliser.min_history)
+        # a state from before the log scale holds linear means and spreads: those start afresh
+        if state.get("scales", ["linear"] * len(self.experts)) == self._scales():
+            self.normaliser.load_state_dict(state["normaliser"])
         self.gate = None
         if state["gate"] is not None:
             inputs, hidden = state["gate"]["shape"]
             gate = Gate(len(self.experts), inputs - len(self.experts), hidden)
             gate.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state["gate"]["parameters"].items()})
             self.gate = gate.eval()
+
+    def _scales(self) -> list[str]:
+        """How the normaliser reads each expert's scores: "log" or "linear"."""
+        return ["log" if log else "linear" for log in self.log_columns.tolist()]
 
 
 def _gate_input(z: np.ndarray) -> torch.Tensor:

@@ -150,6 +150,19 @@ def test_real_experts_restore_through_a_checkpoint(tmp_path):
     np.testing.assert_allclose(restored.score_and_learn(vectors[200:], keys), mixture.score_and_learn(vectors[200:], keys))
 
 
+def test_a_state_from_before_the_log_scale_restarts_the_normalisation_of_its_experts():
+    x = np.exp(np.random.default_rng(4).normal(0, 0.1, (40, 2)))
+    mixture = MixtureOfExperts({"ratio": Ratio(0), "plain": Column(1)}, min_history=10)
+    mixture.score_and_learn(x)
+    state = mixture.state_dict()
+    older = {key: value for key, value in state.items() if key != "scales"}  # linear means and spreads
+    restored, stale = (MixtureOfExperts({"ratio": Ratio(0), "plain": Column(1)}, min_history=10) for _ in range(2))
+    restored.load_state_dict(state)
+    stale.load_state_dict(older)
+    assert restored.normaliser.count.tolist() == [40, 40]
+    assert stale.normaliser.count.tolist() == [0, 0]
+
+
 def test_bad_training_input_is_refused():
     mixture = MixtureOfExperts({"signal": Column(0)})
     with pytest.raises(ValueError, match="both normal"):
