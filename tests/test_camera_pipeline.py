@@ -43,8 +43,9 @@ def decoded(feed):
     return [decode_clip(clip.data, fps=5.0, width=160, height=96) for clip in feed.clips]
 
 
-def _detector(tmp_path):
-    return camera_detector_factory(load_config(None, {"video.keyframe_dir": str(tmp_path / "keyframes")}))()
+def _detector(tmp_path, encoder: str = "stats"):
+    overrides = {"video.keyframe_dir": str(tmp_path / "keyframes"), "video.encoder": encoder}
+    return camera_detector_factory(load_config(None, overrides))()
 
 
 def _judge(detector, feed, decoded, clips: slice, batch: int = 4) -> list:
@@ -60,9 +61,10 @@ def _overlaps(span, label) -> bool:
     return span[0] <= label[1] and label[0] <= span[1]
 
 
-def test_every_injected_anomaly_alerts_with_its_frames_and_normal_clips_raise_nothing(tmp_path, feed, decoded):
+@pytest.mark.parametrize("encoder", ["stats", "efficientnet"])
+def test_every_injected_anomaly_alerts_with_its_frames_and_normal_clips_raise_nothing(tmp_path, feed, decoded, encoder):
     assert {kind for _, _, kind in feed.labels} == {"splice", "blackout", "shake"} and len(feed.labels) == 9
-    verdicts = _judge(_detector(tmp_path), feed, decoded, slice(None))
+    verdicts = _judge(_detector(tmp_path, encoder), feed, decoded, slice(None))
     anomalous = [v for v in verdicts if v.anomalous]
     for label in feed.labels:
         assert [v for v in anomalous if _overlaps(v.span, label)], f"missed {label}"

