@@ -59,12 +59,15 @@ def run(args: argparse.Namespace) -> int:
     if not z:
         raise ConfigError("no series was long enough for one window")
     y = np.concatenate(targets).astype(int)
+    z = np.vstack(z)
+    opinion = ~np.isnan(z).all(axis=1)  # windows on which some expert has an opinion: what fit_gate uses
     try:
-        losses = mixture.fit_gate(np.vstack(z), np.vstack(vectors), y, epochs=args.epochs)
+        losses = mixture.fit_gate(z, np.vstack(vectors), y, epochs=args.epochs)
     except ValueError as exc:
         raise ConfigError(f"cannot train the gate: {exc}") from None
     mixture.save_gate(args.out)
-    print(f"trained on {len(y)} windows of {len(z)} series ({int(y.sum())} labelled anomalous); "
+    print(f"trained on {int(opinion.sum())} windows of {len(targets)} series ({int(y[opinion].sum())} labelled "
+          f"anomalous; {int((~opinion).sum())} more had no expert's opinion yet); "
           f"loss {losses[0]:.3f} -> {losses[-1]:.3f}; gate written to {args.out}")
     return 0
 

@@ -83,7 +83,10 @@ def detector_factory(config: Config) -> Callable[[], SeriesDetector]:
                 experts = {"halfspace": trees(), **experts}
             mixture = MixtureOfExperts(experts)
             if d.gate:
-                mixture.load_gate(d.gate)
+                try:
+                    mixture.load_gate(d.gate)
+                except ValueError as exc:
+                    raise ConfigError(f"detector.gate: {exc}") from None
             return mixture
         return trees()
 

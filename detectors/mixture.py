@@ -186,14 +186,20 @@ class MixtureOfExperts:
         """The trained gate alone, as one safetensors file (to ship to every worker)."""
         if self.gate is None:
             raise ValueError("no gate has been trained (fit_gate) yet")
-        meta = {"experts": list(self.experts), "shape": [self.gate.net[0].in_features, self.gate.net[0].out_features]}
+        meta = {"experts": list(self.experts), "scales": self._scales(),
+                "shape": [self.gate.net[0].in_features, self.gate.net[0].out_features]}
         save_state(path, dict(self.gate.state_dict()), meta)
 
     def load_gate(self, path: str | Path) -> None:
-        """A gate saved by :meth:`save_gate` for a mixture of the same experts."""
+        """A gate saved by :meth:`save_gate` for a mixture of the same experts, read on the same
+        scales (a gate file without scales is from before the log scale: all linear)."""
         tensors, meta = load_state(path)
         if meta.get("experts") != list(self.experts):
             raise ValueError(f"{path} is a gate for experts {meta.get('experts')}, not {list(self.experts)}")
+        scales = meta.get("scales", ["linear"] * len(self.experts))
+        if scales != self._scales():
+            raise ValueError(f"{path} was trained on expert scores read on scales {scales}, and this mixture "
+                             f"reads them on {self._scales()}: train the gate again (argus train-gate)")
         inputs, hidden = meta["shape"]
         gate = Gate(len(self.experts), inputs - len(self.experts), hidden)
         gate.load_state_dict(tensors)

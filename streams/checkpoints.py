@@ -6,7 +6,9 @@ position exactly: a replay recomputes the same alerts instead of starting blind.
 
 The file is safetensors: the state's arrays as tensors, everything else as JSON in the
 header's metadata. Loading one runs no code, so a state file from elsewhere is only data.
-States are nested dicts (``state_dict()`` of the parts) of arrays and JSON values.
+States are nested dicts (``state_dict()`` of the parts) of arrays and JSON values; a float that
+JSON cannot hold (infinity, NaN: a threshold not yet calibrated) is written as
+``{"__float__": "inf"}``, so the header is strict JSON that any parser reads.
 
 >>> import tempfile
 >>> store = CheckpointStore(tempfile.mkdtemp(), "group")
@@ -19,6 +21,7 @@ States are nested dicts (``state_dict()`` of the parts) of arrays and JSON value
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import load_file, save_file
 
 _TENSOR = "__tensor__"
+_FLOAT = "__float__"
 
 
 class CheckpointError(RuntimeError):
@@ -49,7 +53,7 @@ class CheckpointStore:
         skeleton = _split(state, tensors)
         path = self._path(topic, partition)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
-        save_file(tensors, str(tmp), metadata={"state": json.dumps(skeleton)})
+        save_file(tensors, str(tmp), metadata={"state": json.dumps(skeleton, allow_nan=False)})
         os.replace(tmp, path)
 
     def load(self, topic: str, partition: int) -> dict[str, Any] | None:
@@ -75,6 +79,8 @@ def _split(value: Any, tensors: dict[str, np.ndarray]) -> Any:
         return {str(k): _split(v, tensors) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_split(v, tensors) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return {_FLOAT: repr(value)}
     return value
 
 
@@ -82,6 +88,8 @@ def _join(skeleton: Any, tensors: dict[str, np.ndarray]) -> Any:
     if isinstance(skeleton, dict):
         if set(skeleton) == {_TENSOR} and isinstance(skeleton[_TENSOR], str):
             return tensors[skeleton[_TENSOR]]
+        if set(skeleton) == {_FLOAT}:
+            return float(skeleton[_FLOAT])
         return {k: _join(v, tensors) for k, v in skeleton.items()}
     if isinstance(skeleton, list):
         return [_join(v, tensors) for v in skeleton]

@@ -59,3 +59,23 @@ def test_a_file_that_is_not_a_checkpoint_is_refused_with_its_path(tmp_path):
     with pytest.raises(CheckpointError, match="series-0.safetensors is not an Argus checkpoint"):
         store.load("series", 0)
     assert store.load("series", 1) is None
+
+
+def test_an_uncalibrated_threshold_is_written_as_strict_json_and_comes_back(tmp_path):
+    import json
+
+    from safetensors import safe_open
+
+    store = CheckpointStore(tmp_path, "group")
+    state = {"z": float("inf"), "low": float("-inf"), "missing": float("nan"), "q": 1e-3}
+    store.save("series", 0, state)
+    with safe_open(str(tmp_path / "group" / "series-0.safetensors"), "np") as f:
+        header = f.metadata()["state"]
+
+    def refuse(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+
+    json.loads(header, parse_constant=refuse)  # no Infinity or NaN literals
+    back = store.load("series", 0)
+    assert back["z"] == float("inf") and back["low"] == float("-inf") and back["q"] == 1e-3
+    assert back["missing"] != back["missing"]  # NaN
