@@ -52,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
         if not batch:
             continue
         stacked = np.stack([w for _, w in batch])
-        embedded = detector.embedder.embed(torch.from_numpy(stacked))
-        z.append(mixture.expert_scores(embedded, keys=[stream] * len(batch)))
+        raw = torch.from_numpy(stacked)
+        embedded = detector.embedder.embed(raw)
+        z.append(mixture.expert_scores(embedded, keys=[stream] * len(batch), windows=raw))
         vectors.append(embedded.cpu().numpy())
         targets.append([any(a <= ts <= b for a, b in labels.get(stream, [])) for ts, _ in batch])
     if not z:

@@ -11,6 +11,7 @@ from argus.config import Config, ConfigError
 from detectors.chronos_embedder import shared_chronos_embedder
 from detectors.chronos_models import shipped_model_path
 from detectors.halfspace import HalfSpaceTreesScorer
+from detectors.level import LevelScorer
 from detectors.lof import LOFScorer
 from detectors.mixture import MixtureOfExperts
 from detectors.self_similarity import SelfSimilarityScorer
@@ -78,7 +79,7 @@ def detector_factory(config: Config) -> Callable[[], SeriesDetector]:
         if d.name == "self_similarity":
             return self_similarity()
         if d.name == "mixture":  # the experts above, normalised, then averaged or gated
-            experts = {"lof": LOFScorer(device=device), "self_similarity": self_similarity()}
+            experts = {"lof": LOFScorer(device=device), "self_similarity": self_similarity(), "level": LevelScorer()}
             if not isinstance(embedder, RawWindowEmbedder):  # raw windows: the per-stream experts only
                 experts = {"halfspace": trees(), **experts}
             mixture = MixtureOfExperts(experts)

@@ -40,11 +40,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from nab_quality import (LOF_K, LOF_MEMORY, LOF_REFIT, NAB, SSM_TOP_K, SSM_WINDOW, benchmark,  # noqa: E402
-                         load_corpus, lof_scores, markdown, ssm_scores, window_stats, windows_of)
+                         load_corpus, lof_scores, markdown, series_windows, ssm_scores, window_stats)
 
 from detectors.chronos_embedder import ChronosEmbedder  # noqa: E402
 from detectors.chronos_models import random_like, shipped_model_path  # noqa: E402
 from detectors.halfspace import HalfSpaceTreesScorer  # noqa: E402
+from detectors.level import LevelScorer  # noqa: E402
 from detectors.lof import LOFScorer  # noqa: E402
 from detectors.mixture import MixtureOfExperts  # noqa: E402
 from detectors.scaling import MinMaxScaled  # noqa: E402
@@ -146,29 +147,32 @@ def _relative(errors: np.ndarray, baseline: np.ndarray) -> float:
 
 # ---------------------------------------------------------------- (b) detection
 
-def scorers_on(vectors, tag: str, rank: int, scaled_trees: bool) -> dict[str, np.ndarray]:
-    """LOF, the three self-similarity scores and the mixture on one embedder's vectors."""
+def scorers_on(vectors, windows: torch.Tensor, tag: str, rank: int, scaled_trees: bool) -> dict[str, np.ndarray]:
+    """LOF, the three self-similarity scores and the mixture (with the level expert on the raw
+    windows, as in ``argus serve``) on one embedder's vectors."""
     trees = MinMaxScaled(HalfSpaceTreesScorer()) if scaled_trees else HalfSpaceTreesScorer()
     mixture = MixtureOfExperts({
         "hst": trees, "lof": LOFScorer(k=LOF_K, capacity=LOF_MEMORY, refit_every=LOF_REFIT),
         "ssm": SelfSimilarityScorer(window=SSM_WINDOW, rank=rank, top_k=SSM_TOP_K, score="mean"),
+        "level": LevelScorer(),
     })
     return {**lof_scores(vectors, f"lof / {tag}"), **ssm_scores(vectors, rank, f" / {tag}"),
-            f"mixture / {tag}": mixture.score_and_learn(vectors)}
+            f"mixture / {tag}": mixture.score_and_learn(vectors, windows=windows)}
 
 
-def chronos_vectors(embedder: ChronosEmbedder, values: np.ndarray, length: int) -> torch.Tensor:
-    windows = torch.from_numpy(windows_of(values, length)[:, None, :].copy())
+def chronos_vectors(embedder: ChronosEmbedder, windows: torch.Tensor) -> torch.Tensor:
     return torch.cat([embedder.embed(windows[i:i + EMBED_BATCH]) for i in range(0, len(windows), EMBED_BATCH)])
 
 
 def window_stats_runner(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
-    return scorers_on(window_stats(values, length), "window_stats", rank=2, scaled_trees=False)
+    return scorers_on(window_stats(values, length), series_windows(values, length), "window_stats", rank=2,
+                      scaled_trees=False)
 
 
 def chronos_runner(embedder: ChronosEmbedder, tag: str) -> Callable[[np.ndarray, int], dict[str, np.ndarray]]:
     def run(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
-        return scorers_on(chronos_vectors(embedder, values, length), tag, rank=5, scaled_trees=True)
+        windows = series_windows(values, length)
+        return scorers_on(chronos_vectors(embedder, windows), windows, tag, rank=5, scaled_trees=True)
 
     return run
 

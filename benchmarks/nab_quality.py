@@ -20,8 +20,12 @@ learning it (streaming, as in ``argus serve``). Detectors:
 - ``lof-window``: the same LOFScorer on the raw windows (``embedder: window``): scikit-learn's
   baseline computed by Argus, so its figures should equal ``sklearn-lof``'s;
 - ``ssm-*-window``: SelfSimilarityScorer (window 64, top-k 5, rank 5) on the raw windows;
+- ``level``: LevelScorer, each window's latest value against the series' long history (NAB's
+  windowed Gaussian, done as a streaming expert);
+- ``mixture``: the mixture ``argus serve`` runs by default: ``hst``, ``lof`` and ``ssm-mean`` on
+  WindowStats vectors and ``level`` on the raw windows, z-scored and averaged;
 - ``mixture-window``: the mixture that ``embedder: window`` gives ``argus serve``: LOF and
-  self-similarity (mean) on the raw windows, z-scored and averaged;
+  self-similarity (mean) on the raw windows and the level expert, z-scored and averaged;
 - ``ssm-spectral``, ``ssm-mean``, ``ssm-topk``: SelfSimilarityScorer (window 64, top-k 5, rank 2:
   WindowStats vectors have 4 dimensions and the spectral score needs rank < dim) on WindowStats
   vectors, all three from one pass (their seconds are that pass's);
@@ -60,6 +64,7 @@ from sklearn.neighbors import LocalOutlierFactor
 from argus.config import AlertConfig
 from detectors.base import Verdict
 from detectors.halfspace import HalfSpaceTreesScorer
+from detectors.level import LevelScorer
 from detectors.lof import LOFScorer
 from detectors.raw_window import RawWindowEmbedder
 from detectors.mixture import MixtureOfExperts
@@ -89,8 +94,13 @@ def windows_of(values: np.ndarray, length: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(values.astype(np.float64), length)
 
 
+def series_windows(values: np.ndarray, length: int) -> torch.Tensor:
+    """(N - L + 1, 1, L): the windows as ``argus serve`` hands them to embedders (one channel)."""
+    return torch.from_numpy(windows_of(values, length)[:, None, :].copy())
+
+
 def window_stats(values: np.ndarray, length: int) -> torch.Tensor:
-    return WindowStatsEmbedder().embed(torch.from_numpy(windows_of(values, length)[:, None, :].copy()))
+    return WindowStatsEmbedder().embed(series_windows(values, length))
 
 
 def z_normalised(values: np.ndarray, length: int) -> np.ndarray:
@@ -139,7 +149,7 @@ def mean_ssm_scorer(rank: int) -> SelfSimilarityScorer:
 
 
 def raw_windows(values: np.ndarray, length: int) -> torch.Tensor:
-    return RawWindowEmbedder().embed(torch.from_numpy(windows_of(values, length)[:, None, :].copy()))
+    return RawWindowEmbedder().embed(series_windows(values, length))
 
 
 def lof_scores(vectors, name: str) -> dict[str, np.ndarray]:
@@ -160,10 +170,18 @@ def run_ssm(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
     return ssm_scores(window_stats(values, length), rank=2, suffix="")
 
 
+def run_level(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
+    """The level expert alone: each window's latest value against the series' history."""
+    return {"level": LevelScorer().score_and_learn(series_windows(values, length))}
+
+
 def run_mixture(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
-    """Argus's mixture (unsupervised gate) of the three experts above, on window statistics."""
-    mixture = MixtureOfExperts({"hst": HalfSpaceTreesScorer(), "lof": lof_scorer(), "ssm": mean_ssm_scorer(rank=2)})
-    return {"mixture": mixture.score_and_learn(window_stats(values, length))}
+    """Argus's mixture (unsupervised gate) of the three experts above, on window statistics,
+    and the level expert on the raw windows (as ``argus serve``'s default mixture)."""
+    mixture = MixtureOfExperts({"hst": HalfSpaceTreesScorer(), "lof": lof_scorer(), "ssm": mean_ssm_scorer(rank=2),
+                                "level": LevelScorer()})
+    windows = series_windows(values, length)
+    return {"mixture": mixture.score_and_learn(WindowStatsEmbedder().embed(windows), windows=windows)}
 
 
 def run_lof_window(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
@@ -176,8 +194,9 @@ def run_ssm_window(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
 
 def run_mixture_window(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
     """The mixture of `embedder: window` (argus.wiring): the per-stream experts on raw windows."""
-    mixture = MixtureOfExperts({"lof": lof_scorer(), "self_similarity": mean_ssm_scorer(rank=5)})
-    return {"mixture-window": mixture.score_and_learn(raw_windows(values, length))}
+    mixture = MixtureOfExperts({"lof": lof_scorer(), "self_similarity": mean_ssm_scorer(rank=5), "level": LevelScorer()})
+    windows = series_windows(values, length)
+    return {"mixture-window": mixture.score_and_learn(RawWindowEmbedder().embed(windows), windows=windows)}
 
 
 def run_lof_raw(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
@@ -189,7 +208,7 @@ def run_ssm_raw(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
 
 
 RUNNERS: dict[str, Runner] = {"hst": run_hst, "river-hst": run_river_hst, "sklearn-lof": run_sklearn_lof,
-                              "lof": run_lof, "ssm": run_ssm, "mixture": run_mixture,
+                              "lof": run_lof, "ssm": run_ssm, "level": run_level, "mixture": run_mixture,
                               "lof-window": run_lof_window, "ssm-window": run_ssm_window,
                               "mixture-window": run_mixture_window}
 RAW_RUNNERS: dict[str, Runner] = {"lof-raw": run_lof_raw, "ssm-raw": run_ssm_raw}

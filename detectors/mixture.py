@@ -1,6 +1,8 @@
 """A mixture of expert scorers (GS-MoE-inspired): normalised expert scores, combined by a gate.
 
-Each expert (half-space trees, LOF, self-similarity, ...) scores the same vectors. An expert
+Each expert (half-space trees, LOF, self-similarity, ...) scores the same vectors, except one
+whose class says ``reads = "windows"`` (the level expert, :mod:`detectors.level`): it scores the
+raw windows the vectors were embedded from, which the caller passes as ``windows``. An expert
 whose scores are ratio-like (its class says ``score_scale = "log"``: LOF, a density ratio, and
 self-similarity, a dissimilarity near 0) is read as the log of its scores (floored at
 ``LOG_FLOOR``), so that one huge score, a LOF of 1e8 over duplicates say, does not swamp its
@@ -58,6 +60,11 @@ from detectors.memory import load_state, save_state
 _EPS = 1e-6  # the spread under which an expert's scores count as rounding noise (scores are ~0.01-10)
 MIN_HISTORY = 300  # earlier finite scores an expert needs before its z-scores count (a threshold's warm-up)
 LOG_FLOOR = 1e-6  # log-scaled scores below this are rounding noise (about float32's step near 1)
+
+
+def reads_windows(expert: object) -> bool:
+    """Whether this expert scores raw windows (B, C, L) rather than embeddings."""
+    return getattr(expert, "reads", "vectors") == "windows"
 
 
 def log_scaled(expert: object) -> bool:
@@ -131,18 +138,28 @@ class MixtureOfExperts:
         self.log_columns = np.array([log_scaled(e) for e in self.experts.values()])
         self.gate: Gate | None = None
 
-    def expert_scores(self, vectors: torch.Tensor | np.ndarray, keys: Sequence[str] | None = None) -> np.ndarray:
-        """(B, E) normalised scores of every expert, each expert scoring then learning the rows."""
-        raw = np.column_stack([np.asarray(e.score_and_learn(vectors, keys), dtype=np.float64)
-                               for e in self.experts.values()])
+    @property
+    def needs_windows(self) -> bool:
+        """Whether some expert scores the raw windows (pass them as ``windows``)."""
+        return any(reads_windows(e) for e in self.experts.values())
+
+    def expert_scores(self, vectors: torch.Tensor | np.ndarray, keys: Sequence[str] | None = None,
+                      windows: torch.Tensor | np.ndarray | None = None) -> np.ndarray:
+        """(B, E) normalised scores of every expert, each expert scoring then learning the rows;
+        ``windows``: the raw windows (B, C, L) of the vectors, for experts that read them."""
+        if windows is None and self.needs_windows:
+            raise ValueError("this mixture has an expert that scores raw windows: pass windows=")
+        raw = np.column_stack([np.asarray(e.score_and_learn(windows if reads_windows(e) else vectors, keys),
+                                          dtype=np.float64) for e in self.experts.values()])
         logs = self.log_columns
         if logs.any():
             raw[:, logs] = np.log(np.maximum(raw[:, logs], LOG_FLOOR))  # NaN stays NaN
         return self.normaliser(raw)
 
-    def score_and_learn(self, vectors: torch.Tensor | np.ndarray, keys: Sequence[str] | None = None) -> np.ndarray:
+    def score_and_learn(self, vectors: torch.Tensor | np.ndarray, keys: Sequence[str] | None = None,
+                        windows: torch.Tensor | np.ndarray | None = None) -> np.ndarray:
         """The gate's score of each row (NaN where no expert has an opinion yet), then learned."""
-        z = self.expert_scores(vectors, keys)
+        z = self.expert_scores(vectors, keys, windows)
         opinions = (~np.isnan(z)).sum(axis=1)
         if self.gate is None:
             combined = np.nansum(z, axis=1) / np.maximum(opinions, 1)
@@ -214,12 +231,18 @@ class MixtureOfExperts:
                 "normaliser": self.normaliser.state_dict(), "scales": self._scales(), "gate": gate}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore a saved state. An expert the state lacks (added since, e.g. the level expert)
+        starts fresh, and then so do the normalisation and the gate, as they do for a state from
+        before the log scale (its means and spreads are linear)."""
         for name, expert in self.experts.items():
-            expert.load_state_dict(state["experts"][name])
+            if name in state["experts"]:
+                expert.load_state_dict(state["experts"][name])
+        same = list(state["experts"]) == list(self.experts)
         self.normaliser = RunningNormaliser(len(self.experts), self.normaliser.min_history)
-        # a state from before the log scale holds linear means and spreads: those start afresh
-        if state.get("scales", ["linear"] * len(self.experts)) == self._scales():
+        if same and state.get("scales", ["linear"] * len(self.experts)) == self._scales():
             self.normaliser.load_state_dict(state["normaliser"])
+        if not same:  # the gate loaded from the config, if any, stays
+            return
         self.gate = None
         if state["gate"] is not None:
             inputs, hidden = state["gate"]["shape"]

@@ -30,8 +30,12 @@ class SeriesDetector:
     def assess(self, stream_ids: Sequence[str], windows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(scores, thresholds, anomalous) of windows (B, C, L) of one shape, in order: the
         scorer and each stream's threshold learn them as they go."""
-        vectors = self.embedder.embed(torch.from_numpy(windows))
-        scores = self.scorer.score_and_learn(vectors, keys=list(stream_ids))
+        raw = torch.from_numpy(windows)
+        vectors = self.embedder.embed(raw)
+        if getattr(self.scorer, "needs_windows", False):  # a mixture with the level expert
+            scores = self.scorer.score_and_learn(vectors, keys=list(stream_ids), windows=raw)
+        else:
+            scores = self.scorer.score_and_learn(vectors, keys=list(stream_ids))
         thresholds, anomalous = self.threshold.judge_many(stream_ids, scores)
         return scores, thresholds, anomalous
 

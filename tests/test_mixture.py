@@ -171,3 +171,19 @@ def test_bad_training_input_is_refused():
         mixture.fit_gate(np.zeros((10, 2)), np.zeros((10, 3)), np.ones(10))
     with pytest.raises(ValueError, match="at least one expert"):
         MixtureOfExperts({})
+
+
+def test_a_state_from_before_the_level_expert_restores_the_others_and_starts_the_level_fresh():
+    from detectors.level import LevelScorer
+
+    rng = np.random.default_rng(5)
+    windows = rng.normal(size=(60, 1, 8))
+    vectors = windows[:, 0, :]
+    older = MixtureOfExperts({"a": Column(0), "b": Column(1)}, min_history=10)
+    older.score_and_learn(vectors)
+    newer = MixtureOfExperts({"a": Column(0), "b": Column(1), "level": LevelScorer(warmup=4)}, min_history=10)
+    newer.load_state_dict(older.state_dict())
+    assert newer.normaliser.count.tolist() == [0, 0, 0]  # three columns now: the z-scores start afresh
+    assert np.isnan(newer.score_and_learn(vectors[:5], windows=windows[:5])).all()
+    with pytest.raises(ValueError, match="pass windows="):
+        newer.score_and_learn(vectors[:5])

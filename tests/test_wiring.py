@@ -88,10 +88,10 @@ def test_raw_window_lof_is_scikit_learns_lof_on_each_streams_own_windows():
 
 def test_on_raw_windows_the_mixture_holds_only_the_per_stream_experts():
     detector = detector_factory(load_config(None, {"detector.name": "mixture", "detector.embedder": "window"}))()
-    assert list(detector.scorer.experts) == ["lof", "self_similarity"]
+    assert list(detector.scorer.experts) == ["lof", "self_similarity", "level"]
     assert detector.scorer.experts["self_similarity"].score == "mean"
     plain = detector_factory(load_config(None, {"detector.name": "mixture"}))()
-    assert list(plain.scorer.experts) == ["halfspace", "lof", "self_similarity"]
+    assert list(plain.scorer.experts) == ["halfspace", "lof", "self_similarity", "level"]
 
 
 @pytest.mark.parametrize("kind", ["spot", "dspot"])
