@@ -69,8 +69,11 @@ class LevelScorer:
             spread = np.sqrt(var) + 1e-9 + 1e-3 * np.abs(mean)
             level = (np.abs(latest - mean) / spread).max(axis=1)
             scores[rows] = np.where(count >= self.warmup, level, np.nan)
-            for history, value in zip(histories, latest):
-                self._learn(history, value)
+            weight = np.maximum(1.0 / (count + 1), 1.0 / self.horizon)[:, None]
+            deviation = latest - mean
+            means, variances = mean + weight * deviation, (1 - weight) * (var + weight * deviation * deviation)
+            for history, new_mean, new_var in zip(histories, means, variances):
+                history.mean, history.var, history.count = new_mean, new_var, history.count + 1
         return scores
 
     def _history(self, key: str, window: np.ndarray) -> _History:
