@@ -58,6 +58,7 @@ from torch import nn
 from detectors.memory import load_state, save_state
 
 _EPS = 1e-6  # the spread under which an expert's scores count as rounding noise (scores are ~0.01-10)
+_ROUNDING = 1e-9  # a deviation from the running mean this small, relative to the mean, is rounding: z = 0
 MIN_HISTORY = 300  # earlier finite scores an expert needs before its z-scores count (a threshold's warm-up)
 LOG_FLOOR = 1e-6  # log-scaled scores below this are rounding noise (about float32's step near 1)
 
@@ -75,6 +76,8 @@ def log_scaled(expert: object) -> bool:
 class RunningNormaliser:
     """z-scores of each column against the mean and std of that column's earlier finite values;
     a NaN is skipped (its z is NaN), and so is a z with fewer than ``min_history`` values before it.
+    A value within rounding (``_ROUNDING``, relative) of the running mean has z = 0, so a constant
+    column gives exact zeros, not noise.
 
     >>> norm = RunningNormaliser(2, min_history=2)
     >>> norm(np.array([[1.0, np.nan], [3.0, 5.0], [np.nan, 7.0], [8.0, 9.0]])).round(2).tolist()
@@ -100,7 +103,11 @@ class RunningNormaliser:
         m2_before = np.vstack([self.m2, m2_after[:-1]])
         count_before = n - finite
         std_before = np.sqrt(m2_before / np.maximum(count_before - 1, 1))
-        z = np.where(finite & (count_before >= self.min_history), deviations / np.maximum(std_before, _EPS), np.nan)
+        # a constant expert (a flat stream) deviates from its running mean by rounding alone, and
+        # z-scoring that noise would hand the thresholds a distribution to alert on
+        rounding = np.abs(deviations) <= _ROUNDING * np.maximum(1.0, np.abs(mean_before))
+        z = np.where(rounding, 0.0, deviations / np.maximum(std_before, _EPS))
+        z = np.where(finite & (count_before >= self.min_history), z, np.nan)
         self.count, self.mean, self.m2 = n[-1], mean_after[-1], m2_after[-1]
         return z
 

@@ -187,3 +187,14 @@ def test_a_state_from_before_the_level_expert_restores_the_others_and_starts_the
     assert np.isnan(newer.score_and_learn(vectors[:5], windows=windows[:5])).all()
     with pytest.raises(ValueError, match="pass windows="):
         newer.score_and_learn(vectors[:5])
+
+
+def test_a_flat_stream_gives_exact_zeros_and_no_alert_not_rounding_noise():
+    from detectors.spot import SPOTThreshold
+
+    flat = np.full((3000, 1), np.log(1e-6))  # a log-scaled expert on a flat line: one value forever
+    normaliser = RunningNormaliser(1, min_history=10)
+    z = np.concatenate([normaliser(flat[i:i + 64]) for i in range(0, len(flat), 64)])[10:, 0]
+    assert (z == 0).all()  # summed in batches, the running mean drifts by ~1e-13: that is not a deviation
+    spot = SPOTThreshold(q=1e-3, calibration=500)
+    assert not any(spot.judge("flat", float(score))[1] for score in z)
