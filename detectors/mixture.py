@@ -239,8 +239,9 @@ class MixtureOfExperts:
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a saved state. An expert the state lacks (added since, e.g. the level expert)
-        starts fresh, and then so do the normalisation and the gate, as they do for a state from
-        before the log scale (its means and spreads are linear)."""
+        starts fresh, and then so does the normalisation (as for a state from before the log
+        scale, whose means and spreads are linear); the state's gate is then not restored, and a
+        gate loaded from the config stays."""
         for name, expert in self.experts.items():
             if name in state["experts"]:
                 expert.load_state_dict(state["experts"][name])
