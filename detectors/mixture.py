@@ -22,8 +22,13 @@ of NaN).
 
 The gate turns the E normalised scores of a row into one score:
 
-- unsupervised (no gate trained): the mean of the normalised scores of the experts that have
-  an opinion;
+- unsupervised (no gate trained): top-2 routing, as sparse mixtures route: the mean of the two
+  highest normalised scores among the experts that have an opinion (of the one, where only one
+  has). An anomaly that two experts see clearly is not averaged away by the others. On NAB
+  (README, Measured) it beat the plain mean on VUS-PR, PATE, AUC-PR and NAB with SPOT alerts for
+  both mixtures, and on NAB standard for the raw-window one (42.2 against 40.1; the
+  window-stats one fell from 41.3 to 40.6); the largest score alone ranked about as well but
+  raised more false alerts on the synthetic cluster;
 - trained (:meth:`MixtureOfExperts.fit_gate`, from labelled windows): a small torch network
   that reads the normalised scores (a NaN as 0) and the embedding and gives softmax weights over
   the experts; the score is the weighted sum. It is trained with a logistic loss on
@@ -61,6 +66,7 @@ _EPS = 1e-6  # the spread under which an expert's scores count as rounding noise
 _ROUNDING = 1e-9  # a deviation from the running mean this small, relative to the mean, is rounding: z = 0
 MIN_HISTORY = 300  # earlier finite scores an expert needs before its z-scores count (a threshold's warm-up)
 LOG_FLOOR = 1e-6  # log-scaled scores below this are rounding noise (about float32's step near 1)
+TOP_K = 2  # the unsupervised gate averages this many of the highest normalised scores
 
 
 def reads_windows(expert: object) -> bool:
@@ -169,7 +175,7 @@ class MixtureOfExperts:
         z = self.expert_scores(vectors, keys, windows)
         opinions = (~np.isnan(z)).sum(axis=1)
         if self.gate is None:
-            combined = np.nansum(z, axis=1) / np.maximum(opinions, 1)
+            combined = _top_mean(z, TOP_K)
         else:
             with torch.no_grad():
                 combined = self.gate(_gate_input(z), _as_tensor(vectors)).double().numpy()
@@ -261,6 +267,18 @@ class MixtureOfExperts:
     def _scales(self) -> list[str]:
         """How the normaliser reads each expert's scores: "log" or "linear"."""
         return ["log" if log else "linear" for log in self.log_columns.tolist()]
+
+
+def _top_mean(z: np.ndarray, k: int) -> np.ndarray:
+    """(B,) mean of each row's k highest finite values (fewer where fewer are finite; NaN for none).
+
+    >>> _top_mean(np.array([[1.0, 5.0, 3.0], [np.nan, 2.0, np.nan], [np.nan, np.nan, np.nan]]), 2).tolist()
+    [4.0, 2.0, nan]
+    """
+    ranked = -np.sort(-np.where(np.isnan(z), -np.inf, z), axis=1)[:, :k]  # highest first, NaN last
+    finite = np.isfinite(ranked)
+    with np.errstate(invalid="ignore"):
+        return np.where(finite, ranked, 0.0).sum(axis=1) / finite.sum(axis=1)
 
 
 def _gate_input(z: np.ndarray) -> torch.Tensor:
