@@ -23,9 +23,9 @@ learning it (streaming, as in ``argus serve``). Detectors:
 - ``level``: LevelScorer, each window's latest value against the series' long history (NAB's
   windowed Gaussian, done as a streaming expert);
 - ``mixture``: the mixture ``argus serve`` runs by default: ``hst``, ``lof`` and ``ssm-mean`` on
-  WindowStats vectors and ``level`` on the raw windows, z-scored and averaged;
+  WindowStats vectors and ``level`` on the raw windows, z-scored, the two highest averaged;
 - ``mixture-window``: the mixture that ``embedder: window`` gives ``argus serve``: LOF and
-  self-similarity (mean) on the raw windows and the level expert, z-scored and averaged;
+  self-similarity (mean) on the raw windows and the level expert, z-scored, the two highest averaged;
 - ``ssm-spectral``, ``ssm-mean``, ``ssm-topk``: SelfSimilarityScorer (window 64, top-k 5, rank 2:
   WindowStats vectors have 4 dimensions and the spectral score needs rank < dim) on WindowStats
   vectors, all three from one pass (their seconds are that pass's);
