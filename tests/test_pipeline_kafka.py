@@ -51,8 +51,9 @@ def _read_all(config, topic: str, idle_s: float = 3.0) -> list:
     return records
 
 
-def test_injected_anomaly_raises_one_overlapping_alert_and_clean_stream_none(tmp_path, argus_config):
-    config = _config(tmp_path, argus_config)
+@pytest.mark.parametrize("detector", ["halfspace", "mixture"])
+def test_injected_anomaly_raises_one_overlapping_alert_and_clean_stream_none(tmp_path, argus_config, detector):
+    config = _config(tmp_path, {**argus_config, "detector": {"name": detector}})
     cluster = make_cluster(nodes=2, length=1500, anomalies_per_node=0, seed=4)
     start, end = 1000, 1010  # node-000's CPU jumps by 40 points for 10 readings; node-001 stays clean
     cluster.values[0, 0, start:end] += 40
