@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from argus.config import ConfigError, load_config
 from argus.wiring import detector_factory
+from detectors.mixture import has_opinion
 from streams.records import Reading, RecordError, parse_timestamp
 from streams.replay import ReplayError, collect_csv_series
 from streams.windows import WindowStore
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("no series was long enough for one window")
     y = np.concatenate(targets).astype(int)
     z = np.vstack(z)
-    opinion = ~np.isnan(z).all(axis=1)  # windows on which some expert has an opinion: what fit_gate uses
+    opinion = has_opinion(z)  # the windows fit_gate trains on
     try:
         losses = mixture.fit_gate(z, np.vstack(vectors), y, epochs=args.epochs)
     except ValueError as exc:

@@ -191,7 +191,7 @@ class MixtureOfExperts:
         labels = np.asarray(labels, dtype=np.float32)
         if z.ndim != 2 or z.shape[1] != len(self.experts) or len(labels) != len(z):
             raise ValueError(f"need z of shape (B, {len(self.experts)}) and B labels, got {z.shape} and {len(labels)}")
-        opinion = ~np.isnan(z).all(axis=1)
+        opinion = has_opinion(z)
         z, labels, x = z[opinion], labels[opinion], _as_tensor(vectors)[torch.from_numpy(opinion)]
         if not 0 < labels.sum() < len(labels):
             raise ValueError("the labels need both normal (0) and anomalous (1) windows with an expert's opinion")
@@ -279,6 +279,11 @@ def _top_mean(z: np.ndarray, k: int) -> np.ndarray:
     finite = np.isfinite(ranked)
     with np.errstate(invalid="ignore"):
         return np.where(finite, ranked, 0.0).sum(axis=1) / finite.sum(axis=1)
+
+
+def has_opinion(z: np.ndarray) -> np.ndarray:
+    """(B,) whether some expert has an opinion (a finite normalised score) on each row of z."""
+    return ~np.isnan(z).all(axis=1)
 
 
 def _gate_input(z: np.ndarray) -> torch.Tensor:
