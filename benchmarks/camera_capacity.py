@@ -1,7 +1,7 @@
 """Cameras one machine sustains: the camera worker's own work, in process, without the broker.
 
     .venv/bin/python benchmarks/camera_capacity.py [--encoder stats efficientnet] [--device cpu|cuda]
-        [--decoders 2] [--cameras 100] [--rounds 6] [--poll 64]
+        [--decoders 2] [--cameras 100] [--rounds 6] [--poll 64] [--judge-batch 64 16]
 
 The clip records of a real camera's footage (one-by-one-person-detection.mp4, 768x432, 2-second
 clips at 5 frames/s, an injected anomaly in every 4th clip after the 30th), one copy per camera,
@@ -51,24 +51,58 @@ def clip_records(clips: list) -> list:
     return records
 
 
-def measure(encoder: str, device: str, decoders: int, records: list, poll: int, cameras: int) -> dict:
-    """Clips/s over the rounds after the first, and the alerts raised."""
+def measure(encoder: str, device: str, decoders: int, judge_batch: int, records: list, poll: int, cameras: int) -> dict:
+    """Clips/s over the rounds after the first, the alerts raised, and where the time went: waiting
+    for decoded clips, and judging them."""
     with tempfile.TemporaryDirectory(prefix="argus-capacity-") as keyframes:
         config = load_config(None, {"video.enabled": True, "video.encoder": encoder, "detector.device": device,
                                     "video.decoders": decoders, "video.keyframe_dir": keyframes})
         outbox = Outbox(DroppingProducer(), "alerts", "dead-letters")
-        processor = CameraProcessor(CameraSettings(), clip_decoder(config),
+        spent = {"decode": 0.0, "judge": 0.0}
+        processor = CameraProcessor(CameraSettings(judge_batch=judge_batch), waited(clip_decoder(config), spent),
                                     camera_detector_factory(config), outbox)
         state = processor.new_state()
+        state.detector.judge = timed(state.detector.judge, spent, "judge")
         for part in (records[:cameras], records[cameras:]):  # warm-up round, then the timed rounds
+            spent.update(decode=0.0, judge=0.0)
             started = time.perf_counter()
             for number in range(0, len(part), poll):
                 processor.process(state, part[number:number + poll])
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - started
-    return {"clips_per_s": (len(records) - cameras) / seconds, "alerts": outbox.counters.alerts,
-            "dead_letters": sum(outbox.counters.dead_letters.values())}
+    timed_clips = len(records) - cameras
+    return {"clips_per_s": timed_clips / seconds, "alerts": outbox.counters.alerts,
+            "dead_letters": sum(outbox.counters.dead_letters.values()),
+            "decode_ms": 1e3 * spent["decode"] / timed_clips, "judge_ms": 1e3 * spent["judge"] / timed_clips}
+
+
+def waited(decode_all, spent: dict):
+    """``decode_all``, adding the time its caller waits for each decoded clip to ``spent["decode"]``."""
+    def run(clips: list):
+        results = iter(decode_all(clips))
+        while True:
+            started = time.perf_counter()
+            try:
+                result = next(results)
+            except StopIteration:
+                return
+            finally:
+                spent["decode"] += time.perf_counter() - started
+            yield result
+    return run
+
+
+def timed(function, spent: dict, step: str):
+    """``function``, adding its wall time to ``spent[step]`` (the judge's GPU work is asynchronous:
+    what it leaves running counts where it is next waited for)."""
+    def run(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            spent[step] += time.perf_counter() - started
+    return run
 
 
 def main() -> None:
@@ -79,6 +113,8 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=6, help="clips per camera, the warm-up round included")
     parser.add_argument("--poll", type=int, default=64, help="clips per poll, as serve polls them")
+    parser.add_argument("--judge-batch", type=int, nargs="+", default=[64],
+                        help="clips per detector call (video.judge_batch); the rest of the poll decodes meanwhile")
     args = parser.parse_args()
     if args.rounds < 2:
         parser.error("--rounds must be at least 2 (the first is a warm-up)")
@@ -92,12 +128,14 @@ def main() -> None:
     where = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} torch threads"
     print(f"{args.cameras} cameras x {args.rounds} clips (2 s, 768x432), polls of {args.poll}, "
           f"{args.decoders} decoder processes, {where}\n", flush=True)
-    print("| encoder | device | decoders | clips/s | cameras sustained | alerts |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("| encoder | judge batch | clips/s | cameras sustained | waiting for decodes (ms a clip) | judging (ms a clip) | alerts |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for encoder in args.encoder:
-        r = measure(encoder, args.device, args.decoders, records, args.poll, args.cameras)
-        print(f"| {encoder} | {args.device} | {args.decoders} | {r['clips_per_s']:.1f} | "
-              f"{r['clips_per_s'] * CLIP_SECONDS:.0f} | {r['alerts']} |", flush=True)
+        for judge_batch in args.judge_batch:
+            r = measure(encoder, args.device, args.decoders, judge_batch, records, args.poll, args.cameras)
+            print(f"| {encoder} | {judge_batch} | {r['clips_per_s']:.1f} | "
+              f"{r['clips_per_s'] * CLIP_SECONDS:.0f} | {r['decode_ms']:.2f} | {r['judge_ms']:.2f} | {r['alerts']} |",
+                  flush=True)
 
 
 if __name__ == "__main__":

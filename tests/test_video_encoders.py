@@ -156,3 +156,16 @@ def test_pretrained_nearby_frames_are_closer_than_another_scene(lite0, two_scene
     nearby = torch.linalg.norm(features[0] - features[1])
     other = torch.linalg.norm(features[0] - features[3])
     assert nearby < 0.5 * other
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU here")
+def test_pretrained_on_gpu_in_half_precision_gives_the_cpu_features(lite0, two_scenes):
+    from video.encoders import EfficientNetLiteEncoder
+
+    person, car = two_scenes
+    clips = np.concatenate([person, car])[None]
+    gpu = EfficientNetLiteEncoder(device="cuda", image_size=96)
+    assert gpu.half == torch.float16 and gpu.batch_frames == 256
+    cpu_features = lite0.frame_features(clips)[0, :, :1280]
+    gpu_features = gpu.frame_features(clips).cpu()[0, :, :1280]
+    assert torch.nn.functional.cosine_similarity(cpu_features, gpu_features, dim=1).min() > 0.999

@@ -43,12 +43,7 @@ class CameraDetector:
 
     def judge(self, cameras: Sequence[str], starts: Sequence[float], clips: Sequence[DecodedClip]) -> list[Verdict]:
         """One verdict per clip, in order; ``starts`` are the clips' start times (epoch seconds)."""
-        features: list[torch.Tensor | None] = [None] * len(clips)
-        for shape, members in _by_shape(clips).items():
-            batch = np.stack([clips[i].frames for i in members])
-            for i, clip_features in zip(members, self.encoder.frame_features(batch)):
-                features[i] = clip_features
-        vectors = torch.cat([pool_clip(f[None].float(), self.encoder.appearance_dim) for f in features])
+        features, vectors = self._describe(clips)
         scores = self.scorer.score_and_learn(vectors, keys=list(cameras))
         verdicts = []
         for camera, start, clip, frame_features, score in zip(cameras, starts, clips, features, scores.tolist()):
@@ -59,6 +54,23 @@ class CameraDetector:
                 self._remember(camera, frame_features)
                 verdicts.append(Verdict(score, threshold, False, {}, (start, start + float(clip.timestamps[-1]))))
         return verdicts
+
+    def _describe(self, clips: Sequence[DecodedClip]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Each clip's frame features (T, F + M), float64 on the host, and the clip vectors
+        (B, D) on the encoder's device; clips of one shape are encoded and pooled as one batch,
+        and come to the host in one copy."""
+        features: list[torch.Tensor] = [None] * len(clips)  # type: ignore[list-item]
+        pooled, order = [], []
+        for members in _by_shape(clips).values():
+            batch = self.encoder.frame_features(np.stack([clips[i].frames for i in members]))
+            pooled.append(pool_clip(batch.float(), self.encoder.appearance_dim))
+            order.extend(members)
+            for i, clip_features in zip(members, batch.detach().double().cpu()):
+                features[i] = clip_features
+        vectors = torch.cat(pooled)
+        if order != sorted(order):  # clips of several shapes: back to the order they came in
+            vectors = vectors[torch.as_tensor(np.argsort(order), device=vectors.device)]
+        return features, vectors
 
     def _locate(self, camera: str, start: float, clip: DecodedClip, frame_features: torch.Tensor,
                 score: float, threshold: float) -> Verdict:
