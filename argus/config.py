@@ -77,7 +77,6 @@ class VideoConfig:
     hosts: list = field(default_factory=list)  # loopback host[:port]s whose http(s) clip URLs may be fetched
     max_clip_bytes: int = 64 * 1024 * 1024
     decoders: int = 2  # child processes that decode clips side by side
-    judge_batch: int = 64  # clips a detector call judges; a poll's later clips decode meanwhile
     decode_timeout_s: float = 30.0  # a clip the decoder spends longer on is dead-lettered as corrupt
     keyframe_dir: str = ".argus/keyframes"  # the most anomalous frame of each camera alert, as PNG
     quantile: float = 0.95  # per camera: threshold = Q_q + margin (Q_q - median) of its recent clip scores

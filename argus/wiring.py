@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -179,19 +179,19 @@ def make_clip_encoder(config: Config):
     raise ConfigError(f"unknown video.encoder '{config.video.encoder}' (known: {', '.join(CLIP_ENCODERS)})")
 
 
-def clip_decoder(config: Config) -> Callable[[list[bytes]], Iterator]:
+def clip_decoder(config: Config) -> Callable[[list[bytes]], list]:
     """Decodes a batch of clips in ``video.decoders`` child processes side by side (a decoder
-    crash is a dead letter, not a dead worker), sampled and resized as the config says; yields,
-    in order and as each is ready, a DecodedClip or a RecordError with the decoder's reason."""
+    crash is a dead letter, not a dead worker), sampled and resized as the config says; each
+    result is a DecodedClip, or a RecordError with the decoder's reason."""
     v = config.video
     if v.decoders < 1:
         raise ConfigError(f"video.decoders must be at least 1, got {v.decoders}")
     pool = IsolatedDecoderPool(v.decoders, timeout_s=v.decode_timeout_s)
     options = dict(fps=v.sample_fps, width=v.width or -1, height=v.height or -1, max_bytes=v.max_clip_bytes)
 
-    def decode_all(clips: list[bytes]) -> Iterator:
-        return (RecordError(r.reason, r.detail) if isinstance(r, ClipError) else r
-                for r in pool.decode_each(clips, **options))
+    def decode_all(clips: list[bytes]) -> list:
+        return [RecordError(r.reason, r.detail) if isinstance(r, ClipError) else r
+                for r in pool.decode_all(clips, **options)]
 
     return decode_all
 
@@ -199,11 +199,9 @@ def clip_decoder(config: Config) -> Callable[[list[bytes]], Iterator]:
 def build_camera_pipeline(config: Config) -> PartitionedWorker:
     """The camera worker: the clips topic in (its own consumer group, ``<group_id>.video``)."""
     v = config.video
-    if v.judge_batch < 1:
-        raise ConfigError(f"video.judge_batch must be at least 1, got {v.judge_batch}")
     factory = camera_detector_factory(config)
     settings = CameraSettings(ClipPolicy(tuple(v.roots), tuple(v.hosts), v.max_clip_bytes, v.decode_timeout_s),
-                              min_run=config.alert.min_run, quiet_clips=v.quiet_clips, judge_batch=v.judge_batch)
+                              min_run=config.alert.min_run, quiet_clips=v.quiet_clips)
     group = f"{config.group_id}.video"
     outbox = Outbox(make_producer(config.kafka), config.topics.alerts, config.topics.dead_letter)
     processor = CameraProcessor(settings, clip_decoder(config), factory, outbox)

@@ -1,7 +1,7 @@
 """Cameras one machine sustains: the camera worker's own work, in process, without the broker.
 
     .venv/bin/python benchmarks/camera_capacity.py [--encoder stats efficientnet] [--device cpu|cuda]
-        [--decoders 2] [--cameras 100] [--rounds 6] [--poll 64] [--judge-batch 64 16]
+        [--decoders 2] [--cameras 100] [--rounds 6] [--poll 64] [--runs 2]
 
 The clip records of a real camera's footage (one-by-one-person-detection.mp4, 768x432, 2-second
 clips at 5 frames/s, an injected anomaly in every 4th clip after the 30th), one copy per camera,
@@ -51,15 +51,15 @@ def clip_records(clips: list) -> list:
     return records
 
 
-def measure(encoder: str, device: str, decoders: int, judge_batch: int, records: list, poll: int, cameras: int) -> dict:
-    """Clips/s over the rounds after the first, the alerts raised, and where the time went: waiting
-    for decoded clips, and judging them."""
+def measure(encoder: str, device: str, decoders: int, records: list, poll: int, cameras: int) -> dict:
+    """Clips/s over the rounds after the first, the alerts raised, and where the time went:
+    decoding, and judging."""
     with tempfile.TemporaryDirectory(prefix="argus-capacity-") as keyframes:
         config = load_config(None, {"video.enabled": True, "video.encoder": encoder, "detector.device": device,
                                     "video.decoders": decoders, "video.keyframe_dir": keyframes})
         outbox = Outbox(DroppingProducer(), "alerts", "dead-letters")
         spent = {"decode": 0.0, "judge": 0.0}
-        processor = CameraProcessor(CameraSettings(judge_batch=judge_batch), waited(clip_decoder(config), spent),
+        processor = CameraProcessor(CameraSettings(), timed(clip_decoder(config), spent, "decode"),
                                     camera_detector_factory(config), outbox)
         state = processor.new_state()
         state.detector.judge = timed(state.detector.judge, spent, "judge")
@@ -75,22 +75,6 @@ def measure(encoder: str, device: str, decoders: int, judge_batch: int, records:
     return {"clips_per_s": timed_clips / seconds, "alerts": outbox.counters.alerts,
             "dead_letters": sum(outbox.counters.dead_letters.values()),
             "decode_ms": 1e3 * spent["decode"] / timed_clips, "judge_ms": 1e3 * spent["judge"] / timed_clips}
-
-
-def waited(decode_all, spent: dict):
-    """``decode_all``, adding the time its caller waits for each decoded clip to ``spent["decode"]``."""
-    def run(clips: list):
-        results = iter(decode_all(clips))
-        while True:
-            started = time.perf_counter()
-            try:
-                result = next(results)
-            except StopIteration:
-                return
-            finally:
-                spent["decode"] += time.perf_counter() - started
-            yield result
-    return run
 
 
 def timed(function, spent: dict, step: str):
@@ -113,8 +97,8 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=6, help="clips per camera, the warm-up round included")
     parser.add_argument("--poll", type=int, default=64, help="clips per poll, as serve polls them")
-    parser.add_argument("--judge-batch", type=int, nargs="+", default=[64],
-                        help="clips per detector call (video.judge_batch); the rest of the poll decodes meanwhile")
+    parser.add_argument("--runs", type=int, default=2, help="runs of each encoder, a row each (the first "
+                        "in a process measured up to 2x slower on GPU machines)")
     args = parser.parse_args()
     if args.rounds < 2:
         parser.error("--rounds must be at least 2 (the first is a warm-up)")
@@ -128,12 +112,12 @@ def main() -> None:
     where = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} torch threads"
     print(f"{args.cameras} cameras x {args.rounds} clips (2 s, 768x432), polls of {args.poll}, "
           f"{args.decoders} decoder processes, {where}\n", flush=True)
-    print("| encoder | judge batch | clips/s | cameras sustained | waiting for decodes (ms a clip) | judging (ms a clip) | alerts |")
+    print("| encoder | run | clips/s | cameras sustained | decoding (ms a clip) | judging (ms a clip) | alerts |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for encoder in args.encoder:
-        for judge_batch in args.judge_batch:
-            r = measure(encoder, args.device, args.decoders, judge_batch, records, args.poll, args.cameras)
-            print(f"| {encoder} | {judge_batch} | {r['clips_per_s']:.1f} | "
+        for run in range(1, args.runs + 1):
+            r = measure(encoder, args.device, args.decoders, records, args.poll, args.cameras)
+            print(f"| {encoder} | {run} | {r['clips_per_s']:.1f} | "
               f"{r['clips_per_s'] * CLIP_SECONDS:.0f} | {r['decode_ms']:.2f} | {r['judge_ms']:.2f} | {r['alerts']} |",
                   flush=True)
 

@@ -6,14 +6,13 @@ A :class:`CameraProcessor` handles one partition's clip records for a
 hosts), and the clips of a poll are decoded together by the ``decode_all`` function it is handed
 (child processes side by side). Every refusal — a bad record, a URI outside the policy, a clip
 the decoder rejects or crashes on — is a RecordError, so the clip goes to the dead-letter topic
-with its reason and the consumer carries on. The good clips are judged in offset order,
-``judge_batch`` clips a detector call (one encoder batch per frame shape), each batch as soon as
-its clips are decoded.
+with its reason and the consumer carries on. The good clips of a poll are judged in one detector
+call (one encoder batch per frame shape), in offset order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +27,6 @@ class CameraSettings:
     policy: ClipPolicy = field(default_factory=ClipPolicy)
     min_run: int = 1  # anomalous clips in a row before an alert opens
     quiet_clips: int = 1  # normal clips in a row that close it
-    judge_batch: int = 64  # clips judged in one detector call; the later clips of a poll decode meanwhile
 
 
 @dataclass
@@ -49,13 +47,12 @@ class CameraState:
 class CameraProcessor:
     """Clip records -> decoded clips -> verdicts -> camera alerts (see the module doc).
 
-    ``decode_all(list of clip bytes)`` gives, for each clip in order, its sampled frames with
-    their frame numbers and times (a :class:`video.decode.DecodedClip`) or a RecordError with
-    the decoder's reason: a list, or an iterator that yields each as it is decoded, so that the
-    first ``judge_batch`` clips are judged while the rest still decode.
+    ``decode_all(list of clip bytes)`` returns, for each clip, its sampled frames with their
+    frame numbers and times (a :class:`video.decode.DecodedClip`) or a RecordError with the
+    decoder's reason.
     """
 
-    def __init__(self, settings: CameraSettings, decode_all: Callable[[list[bytes]], Iterable],
+    def __init__(self, settings: CameraSettings, decode_all: Callable[[list[bytes]], list],
                  detector_factory: Callable[[], Any], outbox: Outbox):
         self.settings = settings
         self.decode_all = decode_all
@@ -79,27 +76,22 @@ class CameraProcessor:
         for i, clip in enumerate(outcomes):
             if not isinstance(clip, RecordError):
                 try:
-                    readable.append(clip.data if clip.uri is None else read_clip(clip, policy))
+                    readable.append((i, clip, clip.data if clip.uri is None else read_clip(clip, policy)))
                 except RecordError as exc:
                     outcomes[i] = exc
-        decoded = iter(self.decode_all(readable))
-        pending: list[tuple] = []  # (camera, start, decoded clip) waiting to be judged
-        for record, outcome in zip(records, outcomes):  # dead letters and clips in offset order
-            problem = outcome if isinstance(outcome, RecordError) else next(decoded)
+        decoded = dict(zip((i for i, _, _ in readable), self.decode_all([data for _, _, data in readable])))
+        cameras, starts, clips = [], [], []
+        for i, record in enumerate(records):  # dead letters and clips in offset order
+            problem = outcomes[i] if isinstance(outcomes[i], RecordError) else decoded[i]
             if isinstance(problem, RecordError):
                 self.outbox.dead_letter(record, record.value, problem)
                 continue
-            pending.append((outcome.camera, outcome.start, problem))
-            if len(pending) == self.settings.judge_batch:
-                self._judge(state, pending)
-                pending = []
-        if pending:
-            self._judge(state, pending)
-
-    def _judge(self, state: CameraState, pending: list[tuple]) -> None:
-        """Verdicts on decoded clips, (camera, start, clip) each, and the alerts they raise."""
-        cameras, starts, clips = (list(column) for column in zip(*pending))
+            cameras.append(outcomes[i].camera)
+            starts.append(outcomes[i].start)
+            clips.append(decoded[i])
         self.outbox.counters.readings += len(clips)
+        if not clips:
+            return
         for camera, start, verdict in zip(cameras, starts, state.detector.judge(cameras, starts, clips)):
             alert = state.tracker.observe(camera, start, verdict)
             if alert is not None:

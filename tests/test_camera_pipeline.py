@@ -8,7 +8,6 @@ import json
 import signal
 from collections import Counter
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,15 +17,13 @@ from PIL import Image
 
 from argus.cli import main
 from argus.config import load_config
-from argus.wiring import camera_detector_factory, clip_decoder
+from argus.wiring import camera_detector_factory
 from conftest import start_serve, write_config
 from streams.alert_feed import follow_alerts
 from streams.checkpoints import CheckpointStore
-from streams.camera_pipeline import CameraProcessor, CameraSettings
 from streams.clip_records import encode_clip_message
 from streams.deadletter import read_headers
 from streams.kafka_clients import ensure_topics, make_consumer, make_producer, wait_until_committed
-from streams.worker import Outbox
 from video.camera_feed import VIDEO_DIR, make_feed
 from video.decode import decode_clip
 from video.frame_scores import FrameReference
@@ -103,54 +100,6 @@ def test_frame_reference_puts_a_new_scene_above_every_normal_frame():
     odd = reference.novelty(torch.from_numpy(rng.normal(size=(10, 8)) + 10))
     assert odd.min() > reference.bar > normal.median()
 
-
-
-class _RecordingProducer:
-    """Keeps what the outbox sends, in order, and acknowledges it at once."""
-
-    def __init__(self):
-        self.sent: list[tuple] = []
-
-    def send(self, topic, key=None, value=None, headers=None):
-        if topic == "alerts":
-            alert = json.loads(value)
-            alert["explanation"]["keyframe_file"] = Path(alert["explanation"]["keyframe_file"]).name
-            self.sent.append((topic, alert["start"], alert["end"], alert["explanation"]))
-        else:
-            self.sent.append((topic, key, value))
-        return SimpleNamespace(failed=lambda: False)
-
-    def flush(self) -> None:
-        pass
-
-
-def _serve_in_process(feed, records, tmp_path, judge_batch: int) -> tuple[list, object]:
-    config = load_config(None, {"video.keyframe_dir": str(tmp_path / "keyframes"), "video.decoders": 1})
-    outbox = Outbox(_RecordingProducer(), "alerts", "dead-letters")
-    processor = CameraProcessor(CameraSettings(judge_batch=judge_batch), clip_decoder(config),
-                                camera_detector_factory(config), outbox)
-    state = processor.new_state()
-    for start in range(0, len(records), 16):  # polls of 16
-        processor.process(state, records[start:start + 16])
-    return outbox.producer.sent, outbox.counters
-
-
-def test_judging_a_poll_in_slices_while_the_rest_decodes_changes_nothing(tmp_path, feed):
-    records = []
-    for offset, clip in enumerate(feed.clips):
-        key, value, headers = encode_clip_message(clip.camera, clip.start, clip.fps, data=clip.data)
-        if offset in (35, 50):  # a clip that is not a video, and one with no start time
-            value = b"not a video" if offset == 35 else value
-            headers = headers if offset == 35 else [h for h in headers if h[0] != "argus.start"]
-        records.append(SimpleNamespace(key=key, value=value, headers=headers, topic="clips", partition=0,
-                                       offset=offset))
-    whole, whole_counts = _serve_in_process(feed, records, tmp_path / "whole", judge_batch=64)
-    sliced, sliced_counts = _serve_in_process(feed, records, tmp_path / "sliced", judge_batch=3)
-    assert sum(sent[0] == "dead-letters" for sent in whole) == 2
-    assert sum(sent[0] == "alerts" for sent in whole) >= 5
-    for topic in ("alerts", "dead-letters"):  # each in offset order (the two topics interleave differently)
-        assert [sent for sent in sliced if sent[0] == topic] == [sent for sent in whole if sent[0] == topic]
-    assert (sliced_counts.readings, sliced_counts.scored) == (whole_counts.readings, whole_counts.scored) == (67, 67)
 
 
 def _dead_letters(config) -> list[dict]:

@@ -125,6 +125,11 @@ def test_too_large(clip):
     with pytest.raises(ClipError) as caught:
         decode_clip(clip, max_decoded_bytes=10 * 96 * 64 * 3)
     assert caught.value.reason == TOO_LARGE
+    frames = len(decode_clip(clip, width=32, height=16).frames)  # resized on decode: the size asked for counts
+    assert len(decode_clip(clip, width=32, height=16, max_decoded_bytes=frames * 16 * 32 * 3).frames) == frames
+    with pytest.raises(ClipError) as caught:
+        decode_clip(clip, width=32, height=16, max_decoded_bytes=frames * 16 * 32 * 3 - 1)
+    assert caught.value.reason == TOO_LARGE and "32x16" in caught.value.detail
 
 
 def test_a_missing_file_is_a_clip_error(tmp_path):

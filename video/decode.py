@@ -260,6 +260,7 @@ class VideoSource:
             raise ClipError(reason, _decoder_message(error, text))
         self.frame_count = len(self._reader)
         self.fps = float(self._reader.get_avg_fps())
+        self.resized_to = (height, width) if width != -1 else None
 
     def read(self, indices: np.ndarray, max_decoded_bytes: int | None = DEFAULT_MAX_DECODED_BYTES) -> DecodedClip:
         """The frames at ``indices`` (sorted frame numbers below ``frame_count``)."""
@@ -271,8 +272,8 @@ class VideoSource:
         if indices[0] < 0 or indices[-1] >= self.frame_count:
             raise ValueError(f"frame numbers must lie in [0, {self.frame_count}), got {indices.min()}..{indices.max()}")
         try:
-            if max_decoded_bytes is not None:
-                height, width = _as_numpy(self._reader[int(indices[0])]).shape[:2]
+            if max_decoded_bytes is not None:  # the native size is known only by decoding a frame
+                height, width = self.resized_to or _as_numpy(self._reader[int(indices[0])]).shape[:2]
                 _check_decoded_size(len(indices), height, width, max_decoded_bytes)
             frames = _as_numpy(self._reader.get_batch(indices.tolist()))
             timestamps = self._reader.get_frame_timestamp(indices.tolist())[:, 0].astype(np.float64)

@@ -21,7 +21,6 @@ import queue
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -102,8 +101,7 @@ class IsolatedDecoder:
 
 class IsolatedDecoderPool:
     """``size`` isolated decoders side by side: ``decode_all`` decodes a batch of clips in
-    parallel child processes and returns, in order, each clip's result or its ClipError;
-    ``decode_each`` starts them all and yields each result, in order, as soon as it is ready."""
+    parallel child processes and returns, in order, each clip's result or its ClipError."""
 
     def __init__(self, size: int = 2, timeout_s: float = 60.0, target: str = DEFAULT_TARGET):
         if size < 1:
@@ -123,11 +121,8 @@ class IsolatedDecoderPool:
         finally:
             self.idle.put(decoder)
 
-    def decode_each(self, sources: list, **options) -> Iterator[DecodedClip | ClipError]:
-        return self.threads.map(lambda source: self._decode_one(source, options), sources)
-
     def decode_all(self, sources: list, **options) -> list[DecodedClip | ClipError]:
-        return list(self.decode_each(sources, **options))
+        return list(self.threads.map(lambda source: self._decode_one(source, options), sources))
 
     def close(self) -> None:
         self.threads.shutdown()
