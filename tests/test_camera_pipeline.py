@@ -24,9 +24,11 @@ from streams.checkpoints import CheckpointStore
 from streams.clip_records import encode_clip_message
 from streams.deadletter import read_headers
 from streams.kafka_clients import ensure_topics, make_consumer, make_producer, wait_until_committed
+from video.anomalies import inject
 from video.camera_feed import VIDEO_DIR, make_feed
+from video.clips import cut_clips, encode_frames
 from video.decode import decode_clip
-from video.frame_scores import FrameReference
+from video.frame_scores import FrameReference, still_run
 
 CAMERA = VIDEO_DIR / "one-by-one-person-detection.mp4"
 OTHER = VIDEO_DIR / "car-detection.mp4"
@@ -87,6 +89,54 @@ def test_a_restored_camera_detector_judges_exactly_like_the_original(tmp_path, f
     later = _judge(restored, feed, decoded, slice(40, None))
     assert later == _judge(original, feed, decoded, slice(40, None))
     assert any(v.anomalous for v in later)
+
+
+@pytest.fixture(scope="module")
+def recorded():
+    """The camera's 2-s clips as it records them: the source's frame rate (30 fps), 320x180."""
+    return list(cut_clips(CAMERA, 2.0, width=320, height=180, max_clips=40))
+
+
+def test_a_stuck_camera_alerts_from_the_frame_it_froze_and_normal_clips_raise_nothing(tmp_path, recorded):
+    """The picture stops 20% into a clip and stays (a stuck camera: the next clip shows only that
+    picture). This camera's own footage stands still for up to 4 sampled frames (0.8 s), which
+    raises nothing; the stuck clips alert, the first naming the frames from where it froze."""
+    detector = _detector(tmp_path)
+    fps = recorded[0].fps
+    full = decode_clip(recorded[35].data).frames
+    stop = len(full) // 5
+    frozen, _ = inject("freeze", full, stop, len(full))
+    stuck = np.repeat(frozen[-1:], len(full), axis=0)
+    clips = [clip.data for clip in recorded[:35]] + [encode_frames(frozen, fps), encode_frames(stuck, fps)] + \
+        [clip.data for clip in recorded[37:]]
+    verdicts = [detector.judge(["cam-1"], [2.0 * i], [decode_clip(data, fps=5.0, width=160, height=96)])[0]
+                for i, data in enumerate(clips)]
+    assert [i for i, v in enumerate(verdicts) if v.anomalous] == [35, 36]
+    first, last = verdicts[35].explanation["frames"]
+    sampled = decode_clip(clips[35], fps=5.0).indices.tolist()  # frame numbers of the sampled frames
+    after_stop = [i for i in sampled if i >= stop]
+    assert after_stop[0] <= first <= after_stop[1] and last == sampled[-1]  # an encoder refines the first repeats
+    assert verdicts[35].explanation["frozen_frames"] >= 6 and verdicts[35].explanation["keyframe"] == first
+    assert verdicts[36].explanation["frozen_frames"] >= 7
+
+
+@pytest.mark.parametrize("motion, run", [
+    ([0, 1, 0, 0, 1, 0, 0, 0], (5, 8)),  # the longest run, up to the last frame
+    ([0, 0, 0, 1], (1, 3)),  # frame 0 has no predecessor and never counts
+    ([0, 1, 1], (0, 0)),
+    ([0], (0, 0)),
+])
+def test_still_run_is_the_longest_run_of_frames_repeating_their_predecessor(motion, run):
+    assert still_run(torch.tensor(motion, dtype=torch.float64), 0.5) == run
+
+
+def test_frame_reference_keeps_its_still_runs_through_a_checkpoint():
+    reference = FrameReference(20)
+    for still in (2, 4, 1):
+        reference.learn(torch.zeros(5, 3), still)
+    restored = FrameReference(20)
+    restored.load_state_dict(reference.state_dict())
+    assert (restored.clips, restored.longest_still) == (reference.clips, reference.longest_still) == (3, 4)
 
 
 def test_frame_reference_puts_a_new_scene_above_every_normal_frame():

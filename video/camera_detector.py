@@ -9,12 +9,20 @@ camera's recent *normal* frames (:class:`video.frame_scores.FrameReference`) giv
 range (the frames odder than any normal frame seen, around the oddest) and the keyframe, which is written as a PNG under ``keyframe_dir`` (named by camera, clip start and
 frame, so a replay rewrites the same file). A normal clip's frames join that reference.
 
+A frozen picture (a stuck camera or encoder) changes no feature much, so it is judged apart: a
+clip is also anomalous when its longest run of sampled frames that repeat their predecessor
+(motion under ``FROZEN_LEVEL``; an encoder keeps refining a repeated picture for a while, so
+not exactly 0) is ``FROZEN_MARGIN`` frames longer than any of the camera's normal
+clips held, at least ``FROZEN_MIN``; its frame range is that run. A camera whose footage
+often stands still thus learns to let short stills pass.
+
 The verdict's ``span`` is the time of the first and last odd frame; its explanation names the
 frame range (frame numbers in the clip), the keyframe, its time and file.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
@@ -24,8 +32,13 @@ import torch
 
 from detectors.base import Scorer, Threshold, Verdict
 from video.decode import DecodedClip
-from video.encoders import ClipEncoder, pool_clip
-from video.frame_scores import FrameReference, frame_novelty, odd_frames
+from video.encoders import MOTION_EPS, MOTION_SCALE, ClipEncoder, pool_clip
+from video.frame_scores import FrameReference, FrameSpan, frame_novelty, odd_frames, still_run
+
+FROZEN_LEVEL = math.log(MOTION_EPS + 0.05) * MOTION_SCALE  # a step under 0.05 grey levels: the picture stood still
+FROZEN_MIN = 3  # sampled frames in a row repeating their predecessor, at the least, for a frozen picture
+FROZEN_MARGIN = 2  # ... and this many more than the longest such run in the camera's normal clips
+FROZEN_WARMUP = 10  # normal clips of a camera before a frozen picture is judged
 
 
 class CameraDetector:
@@ -48,12 +61,23 @@ class CameraDetector:
         verdicts = []
         for camera, start, clip, frame_features, score in zip(cameras, starts, clips, features, scores.tolist()):
             threshold, anomalous = self.threshold.judge(camera, score)
-            if anomalous:
-                verdicts.append(self._locate(camera, start, clip, frame_features, score, threshold))
+            still = still_run(frame_features[:, self.encoder.appearance_dim], FROZEN_LEVEL)
+            frozen = self._frozen(camera, still)
+            if anomalous or frozen:
+                verdicts.append(self._locate(camera, start, clip, frame_features, score, threshold, still if frozen else None))
             else:
-                self._remember(camera, frame_features)
+                self._remember(camera, frame_features, still[1] - still[0])
                 verdicts.append(Verdict(score, threshold, False, {}, (start, start + float(clip.timestamps[-1]))))
         return verdicts
+
+    def _frozen(self, camera: str, still: tuple[int, int]) -> bool:
+        """Whether the clip's longest still run is a frozen picture: ``FROZEN_MARGIN`` frames longer
+        than any of the camera's normal clips held (at least ``FROZEN_MIN``), once it has
+        ``FROZEN_WARMUP`` normal clips to go by."""
+        reference = self.references.get(camera)
+        if reference is None or reference.clips < FROZEN_WARMUP:
+            return False
+        return still[1] - still[0] >= max(FROZEN_MIN, reference.longest_still + FROZEN_MARGIN)
 
     def _describe(self, clips: Sequence[DecodedClip]) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Each clip's frame features (T, F + M), float64 on the host, and the clip vectors
@@ -73,10 +97,13 @@ class CameraDetector:
         return features, vectors
 
     def _locate(self, camera: str, start: float, clip: DecodedClip, frame_features: torch.Tensor,
-                score: float, threshold: float) -> Verdict:
-        """The verdict of an anomalous clip: which frames, which keyframe."""
+                score: float, threshold: float, frozen: tuple[int, int] | None = None) -> Verdict:
+        """The verdict of an anomalous clip: which frames, which keyframe; ``frozen``: the still
+        run that makes it a frozen picture (those frames, the first of them the keyframe)."""
         reference = self.references.get(camera)
-        if reference is not None and reference.ready:
+        if frozen is not None:
+            span = FrameSpan(frozen[0], frozen[1], frozen[0], float("nan"))
+        elif reference is not None and reference.ready:
             span = odd_frames(reference.novelty(frame_features), reference.bar)
         else:  # nothing normal known yet: the frames that stand out in the clip itself
             span = odd_frames(frame_novelty(frame_features))
@@ -85,17 +112,20 @@ class CameraDetector:
             "frames": [int(clip.indices[span.start]), int(clip.indices[span.end - 1])],
             "keyframe": int(clip.indices[span.keyframe]),
             "keyframe_time": round(float(times[span.keyframe]), 3),
-            "frame_score": round(span.score, 3),
         }
+        if frozen is not None:
+            explanation["frozen_frames"] = frozen[1] - frozen[0]
+        else:
+            explanation["frame_score"] = round(span.score, 3)
         if self.keyframe_dir is not None:
             explanation["keyframe_file"] = str(self._save_keyframe(camera, start, explanation["keyframe"],
                                                                    clip.frames[span.keyframe]))
         return Verdict(score, threshold, True, explanation, (float(times[span.start]), float(times[span.end - 1])))
 
-    def _remember(self, camera: str, frame_features: torch.Tensor) -> None:
+    def _remember(self, camera: str, frame_features: torch.Tensor, still: int) -> None:
         if camera not in self.references:
             self.references[camera] = FrameReference(self.reference_frames)
-        self.references[camera].learn(frame_features)
+        self.references[camera].learn(frame_features, still)
 
     def _save_keyframe(self, camera: str, start: float, frame: int, pixels: np.ndarray) -> Path:
         from PIL import Image

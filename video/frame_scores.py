@@ -75,6 +75,21 @@ def odd_frames(scores: torch.Tensor, threshold: float | None = None) -> FrameSpa
     return FrameSpan(start, end, keyframe, top)
 
 
+def still_run(motion: torch.Tensor, level: float) -> tuple[int, int]:
+    """The longest run [start, end) of frames whose ``motion`` (T,), the change since the previous
+    frame, is under ``level``: frames that repeat frame ``start - 1``. Frame 0 has no previous
+    frame and never counts; (0, 0) when no frame is still."""
+    best, start = (0, 0), None
+    for t, still in enumerate((motion[1:] < level).tolist(), 1):
+        if still and start is None:
+            start = t
+        if start is not None and (not still or t == len(motion) - 1):
+            end = t + 1 if still else t
+            best = max(best, (start, end), key=lambda run: run[1] - run[0])
+            start = None
+    return best
+
+
 class FrameReference:
     """A camera's recent normal frames (features), and how far each was from those before it.
 
@@ -82,15 +97,21 @@ class FrameReference:
     the median such distance of normal frames when they joined (measured against the frames
     before their clip, so a clip's own neighbours do not shrink it); ``bar`` is the largest
     normal frame's novelty in those units: frames above it are odder than anything normal seen.
+    It also counts the normal clips it has learned and the longest still run (frames repeating
+    their predecessor, :func:`still_run`) any of them held.
     """
 
     def __init__(self, capacity: int = 200):
         self.capacity = capacity
         self.frames: torch.Tensor | None = None  # (<= capacity, F)
         self.distances = torch.zeros(0, dtype=torch.float64)  # (<= capacity,)
+        self.clips = 0
+        self.longest_still = 0
 
-    def learn(self, features: torch.Tensor) -> None:
-        """Add a normal clip's (T, F) frame features."""
+    def learn(self, features: torch.Tensor, still: int = 0) -> None:
+        """Add a normal clip's (T, F) frame features; ``still``: its longest still run, in frames."""
+        self.clips += 1
+        self.longest_still = max(self.longest_still, still)
         features = features.detach().double().cpu()
         if self.frames is not None:
             distances = torch.cdist(features, self.frames).amin(1)
@@ -115,9 +136,12 @@ class FrameReference:
 
     def state_dict(self) -> dict:
         frames = self.frames if self.frames is not None else torch.zeros(0, 0, dtype=torch.float64)
-        return {"frames": frames.numpy(), "distances": self.distances.numpy()}
+        return {"frames": frames.numpy(), "distances": self.distances.numpy(), "clips": self.clips,
+                "longest_still": self.longest_still}
 
     def load_state_dict(self, state: dict) -> None:
         frames = torch.from_numpy(np.array(state["frames"], dtype=np.float64))
         self.frames = frames if frames.numel() else None
         self.distances = torch.from_numpy(np.array(state["distances"], dtype=np.float64))
+        self.clips = int(state.get("clips", 0))  # checkpoints from before the frozen-picture check
+        self.longest_still = int(state.get("longest_still", 0))
