@@ -166,7 +166,7 @@ def test_pretrained_on_gpu_in_half_precision_gives_the_cpu_features(lite0, two_s
     person, car = two_scenes
     clips = np.concatenate([person, car])[None]
     gpu = EfficientNetLiteEncoder(device="cuda", image_size=96)
-    assert gpu.half == torch.float16 and gpu.batch_frames == 256
+    assert gpu.autocast_dtype == torch.float16 and gpu.batch_frames == 256
     cpu_features = lite0.frame_features(clips)[0, :, :1280]
     gpu_features = gpu.frame_features(clips).cpu()[0, :, :1280]
     assert torch.nn.functional.cosine_similarity(cpu_features, gpu_features, dim=1).min() > 0.999

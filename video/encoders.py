@@ -190,7 +190,7 @@ class EfficientNetLiteEncoder(PooledEncoder):
         on_gpu = device.type == "cuda"
         super().__init__(device, grid, batch_frames or (256 if on_gpu else 64))
         self.image_size = image_size
-        self.half = torch.float16 if on_gpu else None
+        self.autocast_dtype = torch.float16 if on_gpu else None
         self.model = load_efficientnet_lite0(weights).to(self.device).eval()
         if on_gpu:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -200,10 +200,10 @@ class EfficientNetLiteEncoder(PooledEncoder):
             frames = F.interpolate(frames, size=(self.image_size, self.image_size), mode="bilinear",
                                    antialias=True, align_corners=False)
         inputs = (frames - 127) / 128
-        if self.half is None:
+        if self.autocast_dtype is None:
             features = self.model.extract_features(inputs)
         else:
-            with torch.autocast(self.device.type, dtype=self.half):
+            with torch.autocast(self.device.type, dtype=self.autocast_dtype):
                 features = self.model.extract_features(inputs.contiguous(memory_format=torch.channels_last))
         features = features.float().mean((2, 3))
         return features * (APPEARANCE_NORM / features.norm(dim=1, keepdim=True).clamp_min(1e-6))
