@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 import tempfile
 import time
@@ -65,6 +66,7 @@ def measure(encoder: str, device: str, decoders: int, records: list, poll: int, 
         state.detector.judge = timed(state.detector.judge, spent, "judge")
         for part in (records[:cameras], records[cameras:]):  # warm-up round, then the timed rounds
             spent.update(decode=0.0, judge=0.0)
+            allocations = device_allocations(device)
             started = time.perf_counter()
             for number in range(0, len(part), poll):
                 processor.process(state, part[number:number + poll])
@@ -74,7 +76,16 @@ def measure(encoder: str, device: str, decoders: int, records: list, poll: int, 
     timed_clips = len(records) - cameras
     return {"clips_per_s": timed_clips / seconds, "alerts": outbox.counters.alerts,
             "dead_letters": sum(outbox.counters.dead_letters.values()),
-            "decode_ms": 1e3 * spent["decode"] / timed_clips, "judge_ms": 1e3 * spent["judge"] / timed_clips}
+            "decode_ms": 1e3 * spent["decode"] / timed_clips, "judge_ms": 1e3 * spent["judge"] / timed_clips,
+            "device_allocations": device_allocations(device) - allocations}
+
+
+def device_allocations(device: str) -> float:
+    """Memory the CUDA caching allocator has asked the driver for so far (each a synchronising
+    cudaMalloc); NaN off CUDA. Timed rounds that still allocate were not warm."""
+    if not device.startswith("cuda"):
+        return math.nan
+    return float(torch.cuda.memory_stats().get("num_device_alloc", math.nan))
 
 
 def timed(function, spent: dict, step: str):
@@ -112,13 +123,15 @@ def main() -> None:
     where = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} torch threads"
     print(f"{args.cameras} cameras x {args.rounds} clips (2 s, 768x432), polls of {args.poll}, "
           f"{args.decoders} decoder processes, {where}\n", flush=True)
-    print("| encoder | run | clips/s | cameras sustained | decoding (ms a clip) | judging (ms a clip) | alerts |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| encoder | run | clips/s | cameras sustained | decoding (ms a clip) | judging (ms a clip) | alerts "
+          "| device allocations while timed |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for encoder in args.encoder:
         for run in range(1, args.runs + 1):
             r = measure(encoder, args.device, args.decoders, records, args.poll, args.cameras)
             print(f"| {encoder} | {run} | {r['clips_per_s']:.1f} | "
-              f"{r['clips_per_s'] * CLIP_SECONDS:.0f} | {r['decode_ms']:.2f} | {r['judge_ms']:.2f} | {r['alerts']} |",
+              f"{r['clips_per_s'] * CLIP_SECONDS:.0f} | {r['decode_ms']:.2f} | {r['judge_ms']:.2f} | {r['alerts']} | "
+                  f"{r['device_allocations']:g} |",
                   flush=True)
 
 
