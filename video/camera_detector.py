@@ -22,7 +22,6 @@ frame range (frame numbers in the clip), the keyframe, its time and file.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
@@ -32,10 +31,10 @@ import torch
 
 from detectors.base import Scorer, Threshold, Verdict
 from video.decode import DecodedClip
-from video.encoders import MOTION_EPS, MOTION_SCALE, ClipEncoder, pool_clip
+from video.encoders import ClipEncoder, motion_level, pool_clip
 from video.frame_scores import FrameReference, FrameSpan, frame_novelty, odd_frames, still_run
 
-FROZEN_LEVEL = math.log(MOTION_EPS + 0.05) * MOTION_SCALE  # a step under 0.05 grey levels: the picture stood still
+FROZEN_LEVEL = motion_level(0.05)  # a step under 0.05 grey levels: the picture stood still
 FROZEN_MIN = 3  # sampled frames in a row repeating their predecessor, at the least, for a frozen picture
 FROZEN_MARGIN = 2  # ... and this many more than the longest such run in the camera's normal clips
 FROZEN_WARMUP = 10  # normal clips of a camera before a frozen picture is judged

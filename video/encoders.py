@@ -45,7 +45,14 @@ MOTION_EPS = 0.01  # grey levels; log(eps + diff) keeps a frozen picture finite
 CELL_MOTION_EPS = 1.0  # per grid cell: noise-level changes all look alike, motion stands out
 MOTION_SCALE = 0.25  # log-motion is scaled down to sit beside the appearance features
 APPEARANCE_NORM = 4.0  # a pretrained frame vector's length: about the weight-free encoder's (4.8)
-STILL_LEVEL = math.log(MOTION_EPS + 0.02) * MOTION_SCALE  # a step under 0.02 grey levels: a frozen picture
+
+
+def motion_level(grey_levels: float) -> float:
+    """The global motion feature's value for a mean change of ``grey_levels`` between frames."""
+    return math.log(MOTION_EPS + grey_levels) * MOTION_SCALE
+
+
+STILL_LEVEL = motion_level(0.02)  # a step under 0.02 grey levels: a frozen picture
 _LUMA = (0.299, 0.587, 0.114)
 
 
