@@ -5,7 +5,7 @@ euclidean, Gaussian data), wall seconds of fit + score, best of ``--repeat`` run
 warm-up. scikit-learn runs with its default algorithm (kd-tree up to 15 dimensions, brute
 force above) under threadpoolctl and n_jobs limits; torch (which shortlists with scipy's k-d tree
 up to 15 dimensions on CPU and by blocks of matrix products above; on GPUs by
-``batched_k_nearest``'s few large products, see ``detectors.lof.search_method``) on CPU at float64 (the dtype that
+``batched_k_nearest``'s few large products, see ``detectors.nearest.search_method``) on CPU at float64 (the dtype that
 matches scikit-learn to 1e-5) and float32, at 1 and 2 threads; on CUDA at float32 when a GPU is
 present. The last column is the largest relative difference of torch's scores (float64 on CPU,
 float32 on CUDA) from scikit-learn's.

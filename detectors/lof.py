@@ -12,10 +12,8 @@ oldest vector of a memory). scikit-learn leaves them to its search structure: it
 ball-tree and brute force pick differently and give different scores on such data, so no
 single answer exists there to match; everywhere else (duplicates included) scores agree.
 
-The k nearest neighbours are found in blocks of ``query_chunk`` x ``reference_chunk``
-distances by one matrix product each, keeping a shortlist of each query's ``k + 8`` nearest;
-the shortlisted candidates' distances are then recomputed exactly (difference vectors, no ``|a|^2 + |b|^2 - 2ab``
-cancellation) and the best k kept. Memory stays bounded whatever the sizes.
+The k nearest neighbours come from ``detectors.nearest`` (exact, with the same tie rule on
+every device).
 
 >>> ref = torch.tensor([[0.0], [1.0], [2.0], [3.0]], dtype=torch.float64)
 >>> fitted = fit_lof(ref, k=2)
@@ -33,155 +31,9 @@ import torch
 
 from detectors.memory import (StateFile, as_rows, DEFAULT_DTYPE, dtype_name, keyed_state, rows_by_key,
                               unpack_keyed_state)
+from detectors.nearest import BATCH_ELEMENTS, METRICS, batched_k_nearest, check_metric, k_nearest
 
-METRICS = ("euclidean", "cosine")
 _DENSITY_GUARD = 1e-10  # scikit-learn's, against 0 / 0 when > k duplicates coincide
-_EXACT_BLOCK = 1 << 22  # elements of the (rows, candidates, dim) block of exact distances
-_SLACK = 8  # candidates beyond k shortlisted per query, against rounding in the shortlist
-KD_TREE_MAX_DIM = 15  # on CPU, up to this many dimensions a k-d tree shortlists (scikit-learn's own cut-off)
-
-
-def _check_metric(metric: str) -> None:
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-
-
-def _unit(x: torch.Tensor) -> torch.Tensor:
-    """Rows scaled to unit length; zero rows stay zero (so their cosine distance is 1)."""
-    norm = x.norm(dim=-1, keepdim=True)
-    return x / torch.where(norm > 0, norm, torch.ones_like(norm))
-
-
-def _exact_distances(queries: torch.Tensor, candidates: torch.Tensor, metric: str) -> torch.Tensor:
-    """(Q, C) distances from each query (Q, D) to its own candidates (Q, C, D)."""
-    if metric == "cosine":  # inputs are unit rows here, as in scikit-learn's cosine_distances
-        return (1 - (queries[:, None, :] * candidates).sum(-1)).clamp(0, 2)
-    return torch.linalg.vector_norm(queries[:, None, :] - candidates, dim=-1)
-
-
-def k_nearest(queries: torch.Tensor, reference: torch.Tensor, k: int, metric: str = "euclidean",
-              exclude_self: bool = False, query_chunk: int = 512, reference_chunk: int = 1024,
-              ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Distances (Q, k) and indices (Q, k) of each query's k nearest reference rows, nearest
-    first, ties to the lower index. ``exclude_self``: queries are the reference itself and row
-    i may not be its own neighbour (its duplicates may)."""
-    _check_metric(metric)
-    available = reference.shape[0] - int(exclude_self)
-    if not 1 <= k <= available:
-        raise ValueError(f"k={k} needs at least {k + int(exclude_self)} reference vectors, got {reference.shape[0]}")
-    method = search_method(reference)
-    if method == "batched":
-        sizes = torch.tensor([reference.shape[0]], device=reference.device)
-        distances, indices = batched_k_nearest(queries[None], reference[None], sizes, k, metric, exclude_self)
-        return distances[0], indices[0]
-    if metric == "cosine":
-        queries, reference = _unit(queries), _unit(reference)
-    keep = min(k + _SLACK, available)
-    if method == "tree":
-        shortlist = _tree_shortlist(queries, reference, keep, exclude_self)
-    distances, indices = [], []
-    for start in range(0, queries.shape[0], query_chunk):
-        chunk = queries[start:start + query_chunk]
-        if method == "tree":
-            candidates = shortlist[start:start + query_chunk]
-        else:
-            candidates = _shortlist(chunk, reference, keep, metric, start if exclude_self else None, reference_chunk)
-        d, i = _refine(chunk, reference, candidates, k, metric)
-        distances.append(d)
-        indices.append(i)
-    return torch.cat(distances), torch.cat(indices)
-
-
-def search_method(reference: torch.Tensor) -> str:
-    """How ``k_nearest`` searches this reference: on CPU, scipy's k-d tree up to
-    ``KD_TREE_MAX_DIM`` dimensions ("tree") and matrix-product blocks with a running
-    shortlist above ("blocks", the least memory); on a GPU, ``batched_k_nearest``'s few large
-    products and top-ks ("batched": the blocks' per-block host synchronisations dominate
-    there)."""
-    if reference.device.type != "cpu":
-        return "batched"
-    return "tree" if reference.shape[1] <= KD_TREE_MAX_DIM else "blocks"
-
-
-def _tree_shortlist(queries: torch.Tensor, reference: torch.Tensor, keep: int, exclude_self: bool) -> torch.Tensor:
-    """Indices (Q, keep) of each query's ``keep`` nearest reference rows by a k-d tree (scipy),
-    for few dimensions on CPU, where it beats any brute-force search. Unit rows (cosine) are
-    searched by euclidean distance, which orders them the same way. ``exclude_self``: the
-    queries are the reference and row i is barred from its own list."""
-    from scipy.spatial import cKDTree
-
-    tree = cKDTree(reference.numpy())
-    _, found = tree.query(queries.numpy(), k=keep + int(exclude_self), workers=torch.get_num_threads())
-    found = found.reshape(queries.shape[0], -1)
-    if exclude_self:  # drop row i from its list; where duplicates crowded it out, drop the farthest
-        usable = found != np.arange(found.shape[0])[:, None]
-        usable[usable.all(1), -1] = False
-        found = found[usable].reshape(found.shape[0], keep)
-    return torch.from_numpy(found.astype(np.int64))
-
-
-def _shortlist(queries: torch.Tensor, reference: torch.Tensor, keep: int, metric: str, self_offset: int | None,
-               reference_chunk: int) -> torch.Tensor:
-    """Indices (Q, keep) of each query's ``keep`` nearest reference rows by a matrix-product
-    distance, one block of reference rows at a time. ``self_offset``: the queries are reference
-    rows from there on, each barred from its own shortlist."""
-    if metric == "euclidean":  # |r|^2 - 2 q.r, the squared distance less |q|^2, on centred data
-        center = reference.mean(0)  # centring keeps the difference of squares accurate
-        queries, reference = queries - center, reference - center
-        bias, scale = (reference * reference).sum(1), 2
-    else:  # -q.r, the cosine distance less 1, on unit rows
-        bias, scale = reference.new_zeros(reference.shape[0]), 1
-    best_d = queries.new_empty((queries.shape[0], 0))
-    best_i = torch.empty((queries.shape[0], 0), dtype=torch.long, device=queries.device)
-    for start in range(0, reference.shape[0], reference_chunk):
-        block = reference[start:start + reference_chunk]
-        d = torch.addmm(bias[None, start:start + block.shape[0]], queries, block.T, alpha=-scale)
-        if self_offset is not None:
-            low = max(self_offset, start)
-            own = torch.arange(low, max(low, min(self_offset + queries.shape[0], start + block.shape[0])),
-                               device=d.device)
-            d[own - self_offset, own - start] = float("inf")
-        best_d, best_i = _merge(best_d, best_i, d, start, keep)
-    return best_i
-
-
-def _merge(best_d: torch.Tensor, best_i: torch.Tensor, d: torch.Tensor, offset: int, keep: int,
-           ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each row's ``keep`` smallest among its best so far and a new block of distances ``d``
-    (reference columns from ``offset``). Once a row's shortlist is full, only the block's
-    entries under the row's worst kept distance are looked at: after the first block they
-    are few, which spares a top-k over every block."""
-    rows = d.shape[0]
-    if best_d.shape[1] < keep:
-        d, i = torch.topk(d, min(keep, d.shape[1]), dim=1, largest=False, sorted=False)
-        both_d, both_i = torch.cat([best_d, d], 1), torch.cat([best_i, i + offset], 1)
-    else:
-        hit_rows, hit_cols = (d < best_d.amax(1, keepdim=True)).nonzero(as_tuple=True)
-        if hit_rows.numel() == 0:
-            return best_d, best_i
-        counts = torch.bincount(hit_rows, minlength=rows)
-        slot = keep + torch.arange(hit_rows.numel(), device=d.device) - (torch.cumsum(counts, 0) - counts)[hit_rows]
-        width = keep + int(counts.max())
-        both_d = torch.cat([best_d, best_d.new_full((rows, width - keep), float("inf"))], 1)
-        both_i = torch.cat([best_i, best_i.new_zeros((rows, width - keep))], 1)
-        both_d[hit_rows, slot] = d[hit_rows, hit_cols]
-        both_i[hit_rows, slot] = hit_cols + offset
-    best_d, pick = torch.topk(both_d, min(keep, both_d.shape[1]), dim=1, largest=False, sorted=False)
-    return best_d, both_i.gather(1, pick)
-
-
-def _refine(queries: torch.Tensor, reference: torch.Tensor, candidates: torch.Tensor, k: int, metric: str,
-            valid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact distances to the shortlisted candidates; the k best by (distance, index).
-    ``valid`` (Q, C): False marks a candidate that is padding, never a neighbour."""
-    rows = max(1, _EXACT_BLOCK // (candidates.shape[1] * reference.shape[1]))
-    exact = torch.cat([_exact_distances(queries[s:s + rows], reference[candidates[s:s + rows]], metric)
-                       for s in range(0, queries.shape[0], rows)])
-    if valid is not None:
-        exact = exact.masked_fill(~valid, float("inf"))
-    candidates, by_index = candidates.sort(dim=1)
-    exact, by_distance = exact.gather(1, by_index).sort(dim=1, stable=True)
-    return exact[:, :k], candidates.gather(1, by_distance)[:, :k]
 
 
 @dataclass
@@ -223,44 +75,6 @@ def lof_scores(fitted: FittedLOF, queries: torch.Tensor) -> torch.Tensor:
 
 # Many references at once: the memories of many keys, padded to one length. Each of the G
 # references is used only up to its own size; the results equal fit_lof / lof_scores on each.
-_BATCH_ELEMENTS = 1 << 24  # elements of one (keys, queries, reference) block of shortlist distances
-
-
-def batched_k_nearest(queries: torch.Tensor, reference: torch.Tensor, sizes: torch.Tensor, k: int,
-                      metric: str = "euclidean", exclude_self: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """For each g, distances and indices (G, Q, k) of the k nearest of ``reference[g, :sizes[g]]``
-    to each of ``queries[g]``, as ``k_nearest`` finds them (same ties). ``exclude_self``: the
-    queries are the references themselves."""
-    g, q, n = queries.shape[0], queries.shape[1], reference.shape[1]
-    if metric == "cosine":
-        queries, reference = _unit(queries), _unit(reference)
-    valid = torch.arange(n, device=reference.device) < sizes[:, None]  # (G, N)
-    keep = min(k + _SLACK, n - int(exclude_self))
-    if metric == "euclidean":  # centred on each reference's own mean, as _shortlist does
-        center = (reference * valid[..., None]).sum(1) / sizes[:, None].to(reference.dtype)
-        shifted_q, shifted_r = queries - center[:, None], reference - center[:, None]
-        bias, scale = (shifted_r * shifted_r).sum(-1), -2
-    else:
-        shifted_q, shifted_r, bias, scale = queries, reference, reference.new_zeros(g, n), -1
-    bias = bias.masked_fill(~valid, float("inf"))
-    rows = max(1, _BATCH_ELEMENTS // (g * n))
-    candidates = []
-    for start in range(0, q, rows):
-        d = torch.baddbmm(bias[:, None, :], shifted_q[:, start:start + rows], shifted_r.transpose(1, 2), alpha=scale)
-        if exclude_self:
-            own = torch.arange(start, min(q, start + rows), device=d.device)
-            d[:, own - start, own] = float("inf")
-        candidates.append(torch.topk(d, keep, dim=2, largest=False, sorted=False).indices)
-    local = torch.cat(candidates, 1)  # (G, Q, keep)
-    usable = local < sizes[:, None, None]  # padding may be shortlisted where a reference is short
-    if exclude_self:  # and so may a row itself, which the exact distances would not bar
-        usable &= local != torch.arange(q, device=local.device)[None, :, None]
-    offsets = torch.arange(g, device=local.device)[:, None, None] * n
-    distances, indices = _refine(queries.reshape(g * q, -1), reference.reshape(g * n, -1),
-                                 (local + offsets).reshape(g * q, keep), k, metric, valid=usable.reshape(g * q, keep))
-    return distances.view(g, q, k), indices.view(g, q, k) - offsets
-
-
 def batched_fit(reference: torch.Tensor, sizes: torch.Tensor, k: int, metric: str = "euclidean",
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """k-distances and densities (G, N) of each reference (``fit_lof`` on each)."""
@@ -339,7 +153,7 @@ class _Memories:
         """LOF (S, Q) of each slot's queries against its fitted reference, a group of slots at a
         time (a group's references are gathered: a view where its slots are consecutive)."""
         n = int(self.fitted[slots].max())
-        per_group = max(1, 4 * _BATCH_ELEMENTS // (n * self.width))
+        per_group = max(1, 4 * BATCH_ELEMENTS // (n * self.width))
         out = []
         for start in range(0, len(slots), per_group):
             group = slots[start:start + per_group]
@@ -385,7 +199,7 @@ class LOFScorer(StateFile):
     def __init__(self, k: int = 20, capacity: int = 1000, refit_every: int = 64, metric: str = "euclidean",
                  admit_below: float | None = None, device: str | torch.device = "cpu",
                  dtype: torch.dtype | None = None, query_chunk: int = 512, reference_chunk: int = 1024):
-        _check_metric(metric)
+        check_metric(metric)
         if k < 1 or capacity <= k:
             raise ValueError(f"need 1 <= k < capacity, got k={k}, capacity={capacity}")
         if refit_every < 1 or query_chunk < 1 or reference_chunk < 1:
@@ -460,7 +274,7 @@ class LOFScorer(StateFile):
 
     def _refit(self, memories: _Memories, slots: np.ndarray) -> None:
         """Refit in groups small enough that each group's (N x N) distances stay bounded."""
-        per_group = max(1, _BATCH_ELEMENTS // (self.capacity * self.capacity))
+        per_group = max(1, BATCH_ELEMENTS // (self.capacity * self.capacity))
         for start in range(0, len(slots), per_group):
             memories.refit(slots[start:start + per_group], self.k, self.metric)
 

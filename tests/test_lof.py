@@ -7,8 +7,9 @@ import pytest
 import torch
 from sklearn.neighbors import LocalOutlierFactor
 
-from detectors import lof
-from detectors.lof import METRICS, LOFScorer, fit_lof, k_nearest, lof_scores
+from detectors import nearest
+from detectors.lof import LOFScorer, fit_lof, lof_scores
+from detectors.nearest import _SLACK, METRICS, k_nearest
 from detectors.window_stats import WindowStatsEmbedder
 
 NAB = Path("/work/shared/data/NAB/data")
@@ -47,12 +48,12 @@ def injected(kind: str, length: int = 32, start: int = 1900) -> tuple[np.ndarray
 
 @pytest.fixture(autouse=True, params=["tree", "brute", "batched"])
 def search(request, monkeypatch):
-    """Every test runs with each search of ``lof.search_method``: the k-d tree (CPU, up to 15
+    """Every test runs with each search of ``nearest.search_method``: the k-d tree (CPU, up to 15
     dimensions), the chunked brute force (CPU), and the batched search (GPUs) forced on CPU."""
     if request.param == "brute":
-        monkeypatch.setattr(lof, "search_method", lambda reference: "blocks")
+        monkeypatch.setattr(nearest, "search_method", lambda reference: "blocks")
     elif request.param == "batched":
-        monkeypatch.setattr(lof, "search_method", lambda reference: "batched")
+        monkeypatch.setattr(nearest, "search_method", lambda reference: "batched")
     return request.param
 
 
@@ -144,6 +145,28 @@ def test_k_nearest_excludes_only_the_row_itself():
     assert indices.tolist() == [[1, 2], [0, 2], [0, 1], [2, 0]]
     assert distances.tolist() == [[0.0, 1.0], [0.0, 1.0], [1.0, 1.0], [2.0, 3.0]]
 
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_shortlists_that_might_miss_a_neighbour_are_searched_again(search, metric, monkeypatch):
+    """Tight clusters (spread 1e-3) far apart (1e4): float32 products cannot order a cluster's
+    members, so its rows are searched again in float64; clusters of more than k + 8 members
+    tie beyond any shortlist even then, and their rows take exact distances to every row.
+    The result is scikit-learn's (kd-tree: its brute force rounds such distances too)."""
+    rng = np.random.default_rng(5)
+    k, dim = 5, 20
+    sizes = [k + 3] * 6 + [40] * 2  # settled by the float64 shortlist, and by exact distances to all
+    centres = rng.standard_normal((len(sizes), dim)) * 1e4
+    reference = np.vstack([c + rng.standard_normal((n, dim)) * 1e-3 for c, n in zip(centres, sizes)])
+    queries = centres + rng.standard_normal(centres.shape) * 1e-3
+    seen = []
+    refine = nearest._refine
+    monkeypatch.setattr(nearest, "_refine", lambda q, r, candidates, *a, **kw: (
+        seen.append(candidates.shape[1]), refine(q, r, candidates, *a, **kw))[1])
+    ours = torch_scores(reference, queries, k, metric)
+    algorithm = "kd_tree" if metric == "euclidean" else "brute"
+    assert max_relative_error(ours, sklearn_scores(reference, queries, k, metric, algorithm)) < RTOL
+    if search != "batched":
+        assert k + _SLACK in seen and len(reference) in seen  # both searches again were needed
 
 def _stream(scorer: LOFScorer, x: np.ndarray, sizes, keys=None) -> np.ndarray:
     out, start = [], 0
