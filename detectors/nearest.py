@@ -5,8 +5,9 @@ ties to the lowest index, in bounded memory, on CPU and on GPUs.
 - On CPU above that, blocks of float32 matrix products shortlist k + 8 (numpy: its
   selections are several times torch's on CPU; the reference against itself computes each
   pair of blocks once, for both), spread over torch's CPU threads.
-- On GPUs, few large batched products and top-ks shortlist k + 8 (``batched_k_nearest``,
-  which also serves many references at once).
+- On GPUs, few large batched products and top-ks shortlist k + 8: ``batched_k_nearest``,
+  which on every device also serves many references at once (the streaming scorer's
+  memories, ``detectors.lof``).
 
 The shortlisted candidates' distances are then computed exactly (difference vectors, no
 ``|a|^2 + |b|^2 - 2ab`` cancellation) and the best k kept. On CPU each query's shortlist
@@ -315,7 +316,7 @@ def batched_k_nearest(queries: torch.Tensor, reference: torch.Tensor, sizes: tor
         if exclude_self:
             own = torch.arange(start, min(q, start + rows), device=d.device)
             d[:, own - start, own] = float("inf")
-        candidates.append(torch.topk(d, keep, dim=2, largest=False, sorted=False).indices)
+        candidates.append(_smallest(d, keep))
     local = torch.cat(candidates, 1)  # (G, Q, keep)
     usable = local < sizes[:, None, None]  # padding may be shortlisted where a reference is short
     if exclude_self:  # and so may a row itself, which the exact distances would not bar
@@ -324,3 +325,12 @@ def batched_k_nearest(queries: torch.Tensor, reference: torch.Tensor, sizes: tor
     distances, indices = _refine(queries.reshape(g * q, -1), reference.reshape(g * n, -1),
                                  (local + offsets).reshape(g * q, keep), k, metric, valid=usable.reshape(g * q, keep))
     return distances.view(g, q, k), indices.view(g, q, k) - offsets
+
+
+def _smallest(d: torch.Tensor, keep: int) -> torch.Tensor:
+    """Indices of the ``keep`` smallest along the last dimension, in no order: numpy's
+    partition on CPU (2-3x torch's top-k there), torch's top-k on GPUs."""
+    if d.device.type == "cpu":
+        return torch.from_numpy(np.argpartition(d.numpy(), keep - 1, axis=-1)[..., :keep])
+    return torch.topk(d, keep, dim=-1, largest=False, sorted=False).indices
+
