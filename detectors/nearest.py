@@ -66,6 +66,8 @@ def k_nearest(queries: torch.Tensor, reference: torch.Tensor, k: int, metric: st
     available = reference.shape[0] - int(exclude_self)
     if not 1 <= k <= available:
         raise ValueError(f"k={k} needs at least {k + int(exclude_self)} reference vectors, got {reference.shape[0]}")
+    if queries.shape[0] == 0:
+        return queries.new_zeros((0, k)), torch.zeros((0, k), dtype=torch.long, device=queries.device)
     method = search_method(reference)
     if method == "batched":
         sizes = torch.tensor([reference.shape[0]], device=reference.device)
@@ -222,7 +224,7 @@ def _in_threads(task: Callable[[T], None], items: Sequence[T]) -> None:
     all the search uses."""
     threads = min(torch.get_num_threads(), len(items))
     with _blas_controller().limit(limits=1, user_api="blas"):
-        if threads == 1:
+        if threads <= 1:
             for item in items:
                 task(item)
         else:

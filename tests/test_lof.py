@@ -146,6 +146,12 @@ def test_k_nearest_excludes_only_the_row_itself():
     assert distances.tolist() == [[0.0, 1.0], [0.0, 1.0], [1.0, 1.0], [2.0, 3.0]]
 
 
+@pytest.mark.parametrize("dim", [3, 20])
+def test_no_queries_give_no_scores(dim):
+    fitted = fit_lof(torch.randn(50, dim, dtype=torch.float64), 5)
+    assert lof_scores(fitted, torch.zeros(0, dim, dtype=torch.float64)).shape == (0,)
+
+
 @pytest.mark.parametrize("metric", METRICS)
 def test_shortlists_that_might_miss_a_neighbour_are_searched_again(search, metric, monkeypatch):
     """Tight clusters (spread 1e-3) far apart (1e4): float32 products cannot order a cluster's
