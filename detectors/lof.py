@@ -31,7 +31,8 @@ import torch
 
 from detectors.memory import (StateFile, as_rows, DEFAULT_DTYPE, dtype_name, keyed_state, rows_by_key,
                               unpack_keyed_state)
-from detectors.nearest import BATCH_ELEMENTS, METRICS, batched_k_nearest, check_metric, k_nearest
+from detectors.nearest import (BATCH_ELEMENTS, METRICS, Frame, batched_k_nearest, check_metric, k_nearest,
+                               reference_frame)
 
 _DENSITY_GUARD = 1e-10  # scikit-learn's, against 0 / 0 when > k duplicates coincide
 
@@ -76,17 +77,20 @@ def lof_scores(fitted: FittedLOF, queries: torch.Tensor) -> torch.Tensor:
 # Many references at once: the memories of many keys, padded to one length. Each of the G
 # references is used only up to its own size; the results equal fit_lof / lof_scores on each.
 def batched_fit(reference: torch.Tensor, sizes: torch.Tensor, k: int, metric: str = "euclidean",
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """k-distances and densities (G, N) of each reference (``fit_lof`` on each)."""
-    distances, neighbours = batched_k_nearest(reference, reference, sizes, k, metric, exclude_self=True)
+                frame: Frame | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """k-distances and densities (G, N) of each reference (``fit_lof`` on each); ``frame``: the
+    references' ``reference_frame``, if already worked out."""
+    distances, neighbours = batched_k_nearest(reference, reference, sizes, k, metric, exclude_self=True, frame=frame)
     k_distance = distances[..., -1].contiguous()
     return k_distance, _density(distances, _per_reference(k_distance, neighbours))
 
 
 def batched_scores(queries: torch.Tensor, reference: torch.Tensor, sizes: torch.Tensor, k_distance: torch.Tensor,
-                   density: torch.Tensor, k: int, metric: str = "euclidean") -> torch.Tensor:
-    """LOF (G, Q) of each ``queries[g]`` against fitted reference g (``lof_scores`` on each)."""
-    distances, neighbours = batched_k_nearest(queries, reference, sizes, k, metric)
+                   density: torch.Tensor, k: int, metric: str = "euclidean", frame: Frame | None = None,
+                   ) -> torch.Tensor:
+    """LOF (G, Q) of each ``queries[g]`` against fitted reference g (``lof_scores`` on each);
+    ``frame``: as in ``batched_fit``."""
+    distances, neighbours = batched_k_nearest(queries, reference, sizes, k, metric, frame=frame)
     query_density = _density(distances, _per_reference(k_distance, neighbours))
     return (_per_reference(density, neighbours) / query_density[..., None]).mean(-1)
 
@@ -99,7 +103,8 @@ def _per_reference(values: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
 class _Memories:
     """The memories of every key whose vectors have one width, stacked: slot s is one key's FIFO
     ring of admitted vectors and the reference fitted at its last refit (oldest first, its own
-    size), with that reference's k-distances and densities. Counters live on the host."""
+    size), with that reference's k-distances, densities and frame (``reference_frame``: kept, so
+    that scoring does not pass over every reference again). Counters live on the host."""
 
     def __init__(self, capacity: int, width: int, device: torch.device, dtype: torch.dtype):
         self.capacity, self.width = capacity, width
@@ -107,6 +112,8 @@ class _Memories:
         self.reference = torch.zeros_like(self.ring)
         self.k_distance = torch.zeros((0, capacity), device=device, dtype=dtype)
         self.density = torch.zeros_like(self.k_distance)
+        self.center = torch.zeros((0, width), device=device, dtype=dtype)
+        self.bias = torch.zeros_like(self.k_distance)
         self.count = np.zeros(0, np.int64)  # vectors ever admitted
         self.since_fit = np.zeros(0, np.int64)  # admitted since the last refit
         self.fitted = np.zeros(0, np.int64)  # size of the fitted reference; 0: none yet
@@ -116,9 +123,9 @@ class _Memories:
         """A new empty slot (storage grows by a quarter: a slot holds two (capacity, D) arrays)."""
         if self.used == self.ring.shape[0]:
             grow = max(4, self.used // 4)
-            self.ring, self.reference, self.k_distance, self.density = (
+            self.ring, self.reference, self.k_distance, self.density, self.center, self.bias = (
                 torch.cat([t, t.new_zeros((grow, *t.shape[1:]))]) for t in
-                (self.ring, self.reference, self.k_distance, self.density))
+                (self.ring, self.reference, self.k_distance, self.density, self.center, self.bias))
             self.count, self.since_fit, self.fitted = (
                 np.concatenate([a, np.zeros(grow, np.int64)]) for a in (self.count, self.since_fit, self.fitted))
         self.used += 1
@@ -145,8 +152,11 @@ class _Memories:
     def refit(self, slots: np.ndarray, k: int, metric: str) -> None:
         contents, sizes = self.contents(slots)
         n, index = contents.shape[1], torch.as_tensor(slots)
-        k_distance, density = batched_fit(contents, torch.as_tensor(sizes, device=contents.device), k, metric)
+        sizes_t = torch.as_tensor(sizes, device=contents.device)
+        frame = reference_frame(contents, sizes_t, metric)
+        k_distance, density = batched_fit(contents, sizes_t, k, metric, frame)
         self.reference[index, :n], self.k_distance[index, :n], self.density[index, :n] = contents, k_distance, density
+        self.center[index], self.bias[index, :n] = frame.center, frame.bias
         self.fitted[slots], self.since_fit[slots] = sizes, 0
 
     def scores(self, slots: np.ndarray, queries: torch.Tensor, k: int, metric: str) -> torch.Tensor:
@@ -161,7 +171,8 @@ class _Memories:
                     else torch.as_tensor(group))
             sizes = torch.as_tensor(self.fitted[group], device=queries.device)
             out.append(batched_scores(queries[start:start + per_group], self.reference[pick, :n], sizes,
-                                      self.k_distance[pick, :n], self.density[pick, :n], k, metric))
+                                      self.k_distance[pick, :n], self.density[pick, :n], k, metric,
+                                      Frame(self.center[pick], self.bias[pick, :n])))
         return torch.cat(out)
 
 
@@ -298,7 +309,7 @@ class LOFScorer(StateFile):
             if m.fitted[slot]:
                 n = int(m.fitted[slot])
                 tensors.update(reference=m.reference[slot, :n], k_distance=m.k_distance[slot, :n],
-                               density=m.density[slot, :n])
+                               density=m.density[slot, :n], center=m.center[slot], bias=m.bias[slot, :n])
             states[key] = (tensors, dict(count=int(m.count[slot]), since_fit=int(m.since_fit[slot])))
         return keyed_state(self.state_name, self.config(), states)
 
@@ -315,3 +326,9 @@ class LOFScorer(StateFile):
                 n = tensors["reference"].shape[0]
                 m.reference[slot, :n], m.k_distance[slot, :n] = tensors["reference"], tensors["k_distance"]
                 m.density[slot, :n], m.fitted[slot] = tensors["density"], n
+                if "center" in tensors:
+                    m.center[slot], m.bias[slot, :n] = tensors["center"], tensors["bias"]
+                else:  # a checkpoint from before the frame was kept
+                    frame = reference_frame(tensors["reference"][None], torch.tensor([n], device=m.ring.device),
+                                            self.metric)
+                    m.center[slot], m.bias[slot, :n] = frame.center[0], frame.bias[0]

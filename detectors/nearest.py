@@ -23,6 +23,7 @@ import functools
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
@@ -279,10 +280,12 @@ class _Shortlist:
 def _refine(queries: torch.Tensor, reference: torch.Tensor, candidates: torch.Tensor, k: int, metric: str,
             valid: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact distances to the shortlisted candidates; the k best by (distance, index).
+    ``reference``: rows (M, D), or G references (G, N, D) that ``candidates`` number g * N + i
+    (a view of padded memories is searched where it lies, not copied flat).
     ``valid`` (Q, C): False marks a candidate that is padding, never a neighbour."""
     block = _EXACT_BLOCK_CPU if queries.device.type == "cpu" else _EXACT_BLOCK_GPU
-    rows = max(1, block // (candidates.shape[1] * reference.shape[1]))
-    exact = torch.cat([_exact_distances(queries[s:s + rows], reference[candidates[s:s + rows]], metric)
+    rows = max(1, block // (candidates.shape[1] * reference.shape[-1]))
+    exact = torch.cat([_exact_distances(queries[s:s + rows], _rows(reference, candidates[s:s + rows]), metric)
                        for s in range(0, queries.shape[0], rows)])
     if valid is not None:
         exact = exact.masked_fill(~valid, float("inf"))
@@ -291,30 +294,60 @@ def _refine(queries: torch.Tensor, reference: torch.Tensor, candidates: torch.Te
     return exact[:, :k], candidates.gather(1, by_distance)[:, :k]
 
 
+def _rows(reference: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Reference rows at ``index``, of rows (M, D) or of references (G, N, D) numbered g * N + i."""
+    if reference.ndim == 2:
+        return reference[index]
+    return reference[index // reference.shape[1], index % reference.shape[1]]
+
 
 # Many references at once: the memories of many keys (detectors.lof), padded to one length.
 
+@dataclass
+class Frame:
+    """Where ``batched_k_nearest`` measures G references (G, N, D) from: each one's centre (its
+    mean over its own rows; zeros for cosine) and each row's squared distance from it (zeros for
+    cosine). Working it out is a few passes over the references, so the LOF memories keep theirs
+    from their last refit instead of paying that at every search."""
+
+    center: torch.Tensor  # (G, D)
+    bias: torch.Tensor  # (G, N)
+
+
+def reference_frame(reference: torch.Tensor, sizes: torch.Tensor, metric: str) -> Frame:
+    """The ``Frame`` of references (G, N, D), each used up to its own size."""
+    g, n = reference.shape[:2]
+    if metric == "cosine":
+        return Frame(reference.new_zeros((g, reference.shape[2])), reference.new_zeros((g, n)))
+    valid = torch.arange(n, device=reference.device) < sizes[:, None]
+    center = (reference * valid[..., None]).sum(1) / sizes[:, None].to(reference.dtype)
+    shifted = reference - center[:, None]
+    return Frame(center, (shifted * shifted).sum(-1))
+
+
 def batched_k_nearest(queries: torch.Tensor, reference: torch.Tensor, sizes: torch.Tensor, k: int,
-                      metric: str = "euclidean", exclude_self: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                      metric: str = "euclidean", exclude_self: bool = False, frame: Frame | None = None,
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
     """For each g, distances and indices (G, Q, k) of the k nearest of ``reference[g, :sizes[g]]``
     to each of ``queries[g]``, as ``k_nearest`` finds them (same ties). ``exclude_self``: the
-    queries are the references themselves."""
+    queries are the references themselves. ``frame``: the references' ``reference_frame``, if
+    kept from before (entries of ``bias`` beyond a reference's size are never read).
+
+    The shortlist ranks reference rows r for a query q by |r - c|^2 - 2 (q - c).r, the squared
+    distance less a constant of the query: centred on the reference's mean c, as the CPU
+    search's products are, so that large values far from the origin keep their digits."""
     g, q, n = queries.shape[0], queries.shape[1], reference.shape[1]
     if metric == "cosine":
         queries, reference = _unit(queries), _unit(reference)
+    frame = frame or reference_frame(reference, sizes, metric)
     valid = torch.arange(n, device=reference.device) < sizes[:, None]  # (G, N)
     keep = min(k + _SLACK, n - int(exclude_self))
-    if metric == "euclidean":  # centred on each reference's own mean, as _shortlist does
-        center = (reference * valid[..., None]).sum(1) / sizes[:, None].to(reference.dtype)
-        shifted_q, shifted_r = queries - center[:, None], reference - center[:, None]
-        bias, scale = (shifted_r * shifted_r).sum(-1), -2
-    else:
-        shifted_q, shifted_r, bias, scale = queries, reference, reference.new_zeros(g, n), -1
-    bias = bias.masked_fill(~valid, float("inf"))
+    bias = frame.bias.masked_fill(~valid, float("inf"))
+    shifted_q, scale = (queries - frame.center[:, None], -2) if metric == "euclidean" else (queries, -1)
     rows = max(1, BATCH_ELEMENTS // (g * n))
     candidates = []
     for start in range(0, q, rows):
-        d = torch.baddbmm(bias[:, None, :], shifted_q[:, start:start + rows], shifted_r.transpose(1, 2), alpha=scale)
+        d = torch.baddbmm(bias[:, None, :], shifted_q[:, start:start + rows], reference.transpose(1, 2), alpha=scale)
         if exclude_self:
             own = torch.arange(start, min(q, start + rows), device=d.device)
             d[:, own - start, own] = float("inf")
@@ -324,7 +357,7 @@ def batched_k_nearest(queries: torch.Tensor, reference: torch.Tensor, sizes: tor
     if exclude_self:  # and so may a row itself, which the exact distances would not bar
         usable &= local != torch.arange(q, device=local.device)[None, :, None]
     offsets = torch.arange(g, device=local.device)[:, None, None] * n
-    distances, indices = _refine(queries.reshape(g * q, -1), reference.reshape(g * n, -1),
+    distances, indices = _refine(queries.reshape(g * q, -1), reference,
                                  (local + offsets).reshape(g * q, keep), k, metric, valid=usable.reshape(g * q, keep))
     return distances.view(g, q, k), indices.view(g, q, k) - offsets
 

@@ -272,6 +272,23 @@ def assert_restored_scorer_scores_the_same(original, x: np.ndarray, keys: list[s
                                   original.score_and_learn(x[half:], keys[half:]))
 
 
+def test_a_state_from_before_the_kept_frame_still_loads():
+    """Checkpoints made before the memories kept each reference's frame (its centre and the rows'
+    squared distances from it) hold no such tensors; the frame is worked out again on loading."""
+    x = np.random.default_rng(7).standard_normal((400, 20)) + 50
+    keys = [f"node-{i % 4}" for i in range(400)]
+    original = LOFScorer(k=5, capacity=60, refit_every=7)
+    original.score_and_learn(x[:200], keys[:200])
+    state = original.state_dict()
+    for entry in state["keys"].values():
+        assert {"center", "bias"} <= set(entry["tensors"])
+        del entry["tensors"]["center"], entry["tensors"]["bias"]
+    restored = LOFScorer(k=5, capacity=60, refit_every=7)
+    restored.load_state_dict(state)
+    np.testing.assert_allclose(restored.score_and_learn(x[200:], keys[200:]),
+                               original.score_and_learn(x[200:], keys[200:]), rtol=1e-12)
+
+
 def test_a_restored_scorer_gives_the_same_scores(tmp_path):
     x = np.random.default_rng(6).standard_normal((500, 5))
     original = LOFScorer(k=6, capacity=80, refit_every=9, metric="cosine", admit_below=1.5)
