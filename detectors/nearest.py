@@ -32,7 +32,8 @@ from threadpoolctl import ThreadpoolController
 
 METRICS = ("euclidean", "cosine")
 KD_TREE_MAX_DIM = 15  # on CPU, up to this many dimensions a k-d tree shortlists (scikit-learn's own cut-off)
-BATCH_ELEMENTS = 1 << 24  # elements of one (keys, queries, reference) block of batched shortlist distances
+BATCH_ELEMENTS = 1 << 24  # elements of one (keys, queries, reference) block of batched shortlist distances,
+_BATCH_BLOCK_CPU = 1 << 20  # on GPUs; on CPU smaller, cache-sized (a refit of 16 memories of 1,000: 1.6x faster)
 _SLACK = 8  # candidates beyond k shortlisted per query by products, against rounding and ties
 _EXACT_BLOCK_CPU = 1 << 18  # elements of a (rows, candidates, dim) block of exact distances: cache-sized,
 _EXACT_BLOCK_GPU = 1 << 22  # and on GPUs larger, for fewer kernel launches
@@ -344,7 +345,7 @@ def batched_k_nearest(queries: torch.Tensor, reference: torch.Tensor, sizes: tor
     keep = min(k + _SLACK, n - int(exclude_self))
     bias = frame.bias.masked_fill(~valid, float("inf"))
     shifted_q, scale = (queries - frame.center[:, None], -2) if metric == "euclidean" else (queries, -1)
-    rows = max(1, BATCH_ELEMENTS // (g * n))
+    rows = max(1, (_BATCH_BLOCK_CPU if reference.device.type == "cpu" else BATCH_ELEMENTS) // (g * n))
     candidates = []
     for start in range(0, q, rows):
         d = torch.baddbmm(bias[:, None, :], shifted_q[:, start:start + rows], reference.transpose(1, 2), alpha=scale)
