@@ -10,11 +10,12 @@ ties to the lowest index, in bounded memory, on CPU and on GPUs.
   memories, ``detectors.lof``).
 
 The shortlisted candidates' distances are then computed exactly (difference vectors, no
-``|a|^2 + |b|^2 - 2ab`` cancellation) and the best k kept. On CPU each query's shortlist
-also comes with a floor under the distance of every row left out of it (from a worst-case
-bound on the products' rounding); where the k-th exact distance is not below it, a
-neighbour or a tie might be missing, and the query is searched again in float64, then if
-need be against every row (``_settle``). So CPU results are exact by construction.
+``|a|^2 + |b|^2 - 2ab`` cancellation) and the best k kept. On CPU, each shortlist of
+``k_nearest`` also comes with a floor under the distance of every row left out of it (from a
+worst-case bound on the products' rounding). Where the k-th exact distance is not below it, a
+neighbour or a tie might be missing, and the query is searched again in float64, then if need
+be against every row (``_settle``). So ``k_nearest`` on CPU is exact by construction.
+``batched_k_nearest`` ranks in float64 and relies on its 8 spare candidates, as before.
 """
 
 from __future__ import annotations
