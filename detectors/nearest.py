@@ -15,7 +15,8 @@ The shortlisted candidates' distances are then computed exactly (difference vect
 worst-case bound on the products' rounding). Where the k-th exact distance is not below it, a
 neighbour or a tie might be missing, and the query is searched again in float64, then if need
 be against every row (``_settle``). So ``k_nearest`` on CPU is exact by construction.
-``batched_k_nearest`` ranks in float64 and relies on its 8 spare candidates, as before.
+``batched_k_nearest`` ranks in the inputs' dtype (float64 by default) and relies on its 8 spare
+candidates.
 """
 
 from __future__ import annotations
