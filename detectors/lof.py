@@ -152,9 +152,9 @@ class _Memories:
     def refit(self, slots: np.ndarray, k: int, metric: str) -> None:
         contents, sizes = self.contents(slots)
         n, index = contents.shape[1], torch.as_tensor(slots)
-        sizes_t = torch.as_tensor(sizes, device=contents.device)
-        frame = reference_frame(contents, sizes_t, metric)
-        k_distance, density = batched_fit(contents, sizes_t, k, metric, frame)
+        lengths = torch.as_tensor(sizes, device=contents.device)
+        frame = reference_frame(contents, lengths, metric)
+        k_distance, density = batched_fit(contents, lengths, k, metric, frame)
         self.reference[index, :n], self.k_distance[index, :n], self.density[index, :n] = contents, k_distance, density
         self.center[index], self.bias[index, :n] = frame.center, frame.bias
         self.fitted[slots], self.since_fit[slots] = sizes, 0
