@@ -129,9 +129,8 @@ def main() -> None:
     for encoder in args.encoder:
         for run in range(1, args.runs + 1):
             r = measure(encoder, args.device, args.decoders, records, args.poll, args.cameras)
-            print(f"| {encoder} | {run} | {r['clips_per_s']:.1f} | "
-              f"{r['clips_per_s'] * CLIP_SECONDS:.0f} | {r['decode_ms']:.2f} | {r['judge_ms']:.2f} | {r['alerts']} | "
-                  f"{r['device_allocations']:g} |",
+            print(f"| {encoder} | {run} | {r['clips_per_s']:.1f} | {r['clips_per_s'] * CLIP_SECONDS:.0f} "
+                  f"| {r['decode_ms']:.2f} | {r['judge_ms']:.2f} | {r['alerts']} | {r['device_allocations']:g} |",
                   flush=True)
 
 

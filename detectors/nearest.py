@@ -80,17 +80,17 @@ def k_nearest(queries: torch.Tensor, reference: torch.Tensor, k: int, metric: st
     if metric == "cosine":
         queries, reference = _unit(queries), _unit(reference)
     own = np.arange(queries.shape[0]) if exclude_self else None
+    keep = min(k + _SLACK, available)
     if method == "tree":
         floor, shortlist = _tree_shortlist(queries, reference, min(k + 1, available), own, metric)
     else:
         products = _Products(queries, reference, metric, np.float32)
-        keep = min(k + _SLACK, available)
         floor, shortlist = (products.self_shortlist(keep, reference_chunk) if exclude_self
                             else products.shortlist(keep, query_chunk, reference_chunk))
     distances, indices = _refine(queries, reference, shortlist, k, metric)
     unsure = np.flatnonzero(distances[:, -1].double().numpy() >= floor)
     if unsure.size:
-        settled = _settle(queries[unsure], reference, k, min(k + _SLACK, available), metric,
+        settled = _settle(queries[unsure], reference, k, keep, metric,
                           None if own is None else own[unsure], query_chunk, reference_chunk)
         distances[unsure], indices[unsure] = settled
     return distances, indices
@@ -247,7 +247,6 @@ class _Shortlist:
     def __init__(self, rows: int, keep: int, dtype: type):
         self.values = np.full((rows, keep), np.inf, dtype)
         self.indices = np.zeros((rows, keep), np.int64)
-        self.worst = np.full(rows, np.inf, dtype)  # each row's largest kept value
 
     def merge(self, rows: slice, d: np.ndarray, offset: int, by_column: bool = False) -> None:
         """Take in a block of values ``d`` of these rows (reference columns from ``offset``;
@@ -255,7 +254,7 @@ class _Shortlist:
         are looked at (after a row's first block they are few); a row's first block is cut at
         its ``keep``-th smallest."""
         keep, view = self.values.shape[1], d.T if by_column else d
-        limit = self.worst[rows].copy()
+        limit = self.values[rows].max(1)  # each row's worst kept value
         fresh = np.flatnonzero(np.isinf(limit))
         if fresh.size and view.shape[1] >= keep:
             kth = np.partition(view[fresh], keep - 1, axis=1)[:, keep - 1]
@@ -277,7 +276,6 @@ class _Shortlist:
         pick = np.argpartition(values, keep - 1, axis=1)[:, :keep]
         self.values[rows] = np.take_along_axis(values, pick, 1)
         self.indices[rows] = np.take_along_axis(indices, pick, 1)
-        self.worst[rows] = self.values[rows].max(1)
 
 
 def _refine(queries: torch.Tensor, reference: torch.Tensor, candidates: torch.Tensor, k: int, metric: str,
