@@ -44,6 +44,13 @@ class DetectorConfig:
     # torch's CPU threads per worker; 1 leaves the cores to the Kafka client and to more
     # workers (scale out with processes in one group); raise it for heavy embedders on CPU
     cpu_threads: int = 1
+    # mixture: add the novelty expert (a step between value levels a stream never took), for
+    # streams whose new territory is news; off by default, since a cluster whose jobs move load
+    # to new plateaus gets false alerts from it (README, Measured)
+    novelty: bool = False
+    # novelty: each stream's expected value range, {stream id: [low, high]}; a stream not named
+    # takes the range of its first 750 values
+    value_ranges: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from detectors.halfspace import HalfSpaceTreesScorer
 from detectors.level import LevelScorer
 from detectors.lof import LOFScorer
 from detectors.mixture import MixtureOfExperts
+from detectors.novelty import NoveltyScorer
 from detectors.self_similarity import SelfSimilarityScorer
 from detectors.scaling import MinMaxScaled
 from detectors.series_detector import SeriesDetector
@@ -65,6 +67,13 @@ def detector_factory(config: Config) -> Callable[[], SeriesDetector]:
 
     embedder = make_embedder(config)
     device = resolve_device(d.device)
+    ranges = value_ranges(d.value_ranges)
+    if d.novelty and d.name != "mixture":
+        raise ConfigError(f"detector.novelty adds an expert to the mixture, and detector.name is '{d.name}': "
+                          "set detector.name: mixture")
+    if ranges and not d.novelty:
+        raise ConfigError("detector.value_ranges are read by the novelty expert alone: "
+                          "set detector.novelty: true (with detector.name: mixture), or remove them")
 
     def trees():
         forest = HalfSpaceTreesScorer(d.n_trees, d.height, d.window_size, d.seed)
@@ -82,6 +91,8 @@ def detector_factory(config: Config) -> Callable[[], SeriesDetector]:
             experts = {"lof": LOFScorer(device=device), "self_similarity": self_similarity(), "level": LevelScorer()}
             if not isinstance(embedder, RawWindowEmbedder):  # raw windows: the per-stream experts only
                 experts = {"halfspace": trees(), **experts}
+            if d.novelty:
+                experts["novelty"] = NoveltyScorer(ranges=ranges)
             mixture = MixtureOfExperts(experts)
             if d.gate:
                 try:
@@ -95,6 +106,21 @@ def detector_factory(config: Config) -> Callable[[], SeriesDetector]:
         return SeriesDetector(d.name, embedder, scorer(), threshold())
 
     return make
+
+
+def value_ranges(raw: object) -> dict[str, tuple[float, float]]:
+    """detector.value_ranges checked: {stream id: (low, high)}, numbers with low <= high."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"detector.value_ranges must map stream ids to [low, high], got {raw!r}")
+    ranges = {}
+    for stream, bounds in raw.items():
+        numbers = isinstance(bounds, (list, tuple)) and len(bounds) == 2 and all(
+            isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b) for b in bounds)
+        if not numbers or bounds[0] > bounds[1]:
+            raise ConfigError(f"detector.value_ranges.{stream} must be [low, high], two numbers with low <= high, "
+                              f"got {bounds!r}")
+        ranges[str(stream)] = (float(bounds[0]), float(bounds[1]))
+    return ranges
 
 
 def resolve_device(name: str) -> str:

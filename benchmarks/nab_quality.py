@@ -1,7 +1,7 @@
 """Detection quality on the 58 NAB series, offline (no Kafka), every detector side by side.
 
     nice -n 19 .venv/bin/python benchmarks/nab_quality.py [--series realKnownCause] [--limit 5]
-        [--detectors hst lof] [--raw] [--out nab-scores/]
+        [--detectors hst lof] [--raw] [--nab-contract] [--out nab-scores/]
 
 Each series is cut into windows of its last ``--window`` values (L, default 32, the serve
 default); window i ends at point i + L - 1 and its score lands there, so the first L - 1 points
@@ -22,10 +22,16 @@ learning it (streaming, as in ``argus serve``). Detectors:
 - ``ssm-*-window``: SelfSimilarityScorer (window 64, top-k 5, rank 5) on the raw windows;
 - ``level``: LevelScorer, each window's latest value against the series' long history (NAB's
   windowed Gaussian, done as a streaming expert);
+- ``novelty``: NoveltyScorer, a step between the levels of the series' range that the series has
+  never taken (the range of its first 750 values, as ``argus serve`` learns it; with
+  ``--nab-contract``, the file's minimum and maximum and its probationary period, which NAB gives
+  every detector before the first value);
 - ``mixture``: the mixture ``argus serve`` runs by default: ``hst``, ``lof`` and ``ssm-mean`` on
   WindowStats vectors and ``level`` on the raw windows, z-scored, the two highest averaged;
 - ``mixture-window``: the mixture that ``embedder: window`` gives ``argus serve``: LOF and
   self-similarity (mean) on the raw windows and the level expert, z-scored, the two highest averaged;
+- ``mixture-novelty``, ``mixture-window-novelty``: the same with the novelty expert
+  (``detector.novelty: true``);
 - ``ssm-spectral``, ``ssm-mean``, ``ssm-topk``: SelfSimilarityScorer (window 64, top-k 5, rank 2:
   WindowStats vectors have 4 dimensions and the spectral score needs rank < dim) on WindowStats
   vectors, all three from one pass (their seconds are that pass's);
@@ -73,13 +79,14 @@ from detectors.lof import LOFScorer
 from detectors.raw_window import RawWindowEmbedder
 from detectors.mixture import MixtureOfExperts
 from detectors.no_opinion import fill_no_opinion
+from detectors.novelty import NoveltyScorer
 from detectors.self_similarity import SCORES, SelfSimilarityScorer
 from detectors.spot import SPOTThreshold
 from detectors.window_stats import WindowStatsEmbedder
 from evaluation.auc import auc_pr
 from evaluation.dataset import label_intervals
 from evaluation.inputs import load_labels, load_series
-from evaluation.nab import nab_score
+from evaluation.nab import nab_score, probation_length
 from evaluation.pate import pate
 from evaluation.vus import vus_pr
 from streams.alerts import AlertTracker
@@ -91,6 +98,7 @@ METRICS = ("vus_pr", "pate", "auc_pr")
 SPOT_CALIBRATION, SPOT_LEVEL = 500, 0.97  # calibrated inside NAB's probation on most series
 ALERT_QUANTILES = np.linspace(0.9, 0.99999, 120)  # corpus score quantiles tried as the one alert threshold
 
+NAB_CONTRACT = False  # --nab-contract: the novelty expert gets each file's range and probation (novelty_scorer)
 Runner = Callable[[np.ndarray, int], dict[str, np.ndarray]]  # values, L -> {detector: window scores}
 
 
@@ -175,18 +183,54 @@ def run_ssm(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
     return ssm_scores(window_stats(values, length), rank=2, suffix="")
 
 
+def novelty_scorer(values: np.ndarray) -> NoveltyScorer:
+    """The novelty expert as ``argus serve`` makes it (the range of a stream's first 750 values),
+    or with ``--nab-contract`` given what NAB gives every detector before a file's first value:
+    the file's minimum and maximum (its range) and its probationary period (the warm-up; the
+    rest is a fifth of it, as CAD-OSE's)."""
+    if not NAB_CONTRACT:
+        return NoveltyScorer()
+    probation = int(probation_length(values.size))
+    return NoveltyScorer(warmup=probation, rest=probation // 5, ranges={"": (float(values.min()), float(values.max()))})
+
+
+def run_novelty(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
+    """The novelty expert alone: new steps between the levels of the series' range."""
+    return {"novelty": novelty_scorer(values).score_and_learn(series_windows(values, length))}
+
+
 def run_level(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
     """The level expert alone: each window's latest value against the series' history."""
     return {"level": LevelScorer().score_and_learn(series_windows(values, length))}
 
 
-def run_mixture(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
+def window_stats_mixture(values: np.ndarray, length: int, novelty: bool) -> np.ndarray:
     """Argus's mixture (unsupervised gate) of the three experts above, on window statistics,
-    and the level expert on the raw windows (as ``argus serve``'s default mixture)."""
-    mixture = MixtureOfExperts({"hst": HalfSpaceTreesScorer(), "lof": lof_scorer(), "ssm": mean_ssm_scorer(rank=2),
-                                "level": LevelScorer()})
+    and the level expert on the raw windows (as ``argus serve``'s default mixture); with
+    ``novelty``, the novelty expert too (``detector.novelty: true``)."""
+    experts = {"hst": HalfSpaceTreesScorer(), "lof": lof_scorer(), "ssm": mean_ssm_scorer(rank=2), "level": LevelScorer()}
+    if novelty:
+        experts["novelty"] = novelty_scorer(values)
     windows = series_windows(values, length)
-    return {"mixture": mixture.score_and_learn(WindowStatsEmbedder().embed(windows), windows=windows)}
+    return MixtureOfExperts(experts).score_and_learn(WindowStatsEmbedder().embed(windows), windows=windows)
+
+
+def raw_window_mixture(values: np.ndarray, length: int, novelty: bool) -> np.ndarray:
+    """The mixture of `embedder: window` (argus.wiring): the per-stream experts on raw windows;
+    with ``novelty``, the novelty expert too."""
+    experts = {"lof": lof_scorer(), "self_similarity": mean_ssm_scorer(rank=5), "level": LevelScorer()}
+    if novelty:
+        experts["novelty"] = novelty_scorer(values)
+    windows = series_windows(values, length)
+    return MixtureOfExperts(experts).score_and_learn(RawWindowEmbedder().embed(windows), windows=windows)
+
+
+def run_mixture(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
+    return {"mixture": window_stats_mixture(values, length, novelty=False)}
+
+
+def run_mixture_novelty(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
+    return {"mixture-novelty": window_stats_mixture(values, length, novelty=True)}
 
 
 def run_lof_window(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
@@ -198,10 +242,11 @@ def run_ssm_window(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
 
 
 def run_mixture_window(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
-    """The mixture of `embedder: window` (argus.wiring): the per-stream experts on raw windows."""
-    mixture = MixtureOfExperts({"lof": lof_scorer(), "self_similarity": mean_ssm_scorer(rank=5), "level": LevelScorer()})
-    windows = series_windows(values, length)
-    return {"mixture-window": mixture.score_and_learn(RawWindowEmbedder().embed(windows), windows=windows)}
+    return {"mixture-window": raw_window_mixture(values, length, novelty=False)}
+
+
+def run_mixture_window_novelty(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
+    return {"mixture-window-novelty": raw_window_mixture(values, length, novelty=True)}
 
 
 def run_lof_raw(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
@@ -213,9 +258,10 @@ def run_ssm_raw(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
 
 
 RUNNERS: dict[str, Runner] = {"hst": run_hst, "river-hst": run_river_hst, "sklearn-lof": run_sklearn_lof,
-                              "lof": run_lof, "ssm": run_ssm, "level": run_level, "mixture": run_mixture,
+                              "lof": run_lof, "ssm": run_ssm, "level": run_level, "novelty": run_novelty,
+                              "mixture": run_mixture, "mixture-novelty": run_mixture_novelty,
                               "lof-window": run_lof_window, "ssm-window": run_ssm_window,
-                              "mixture-window": run_mixture_window}
+                              "mixture-window": run_mixture_window, "mixture-window-novelty": run_mixture_window_novelty}
 RAW_RUNNERS: dict[str, Runner] = {"lof-raw": run_lof_raw, "ssm-raw": run_ssm_raw}
 
 
@@ -356,6 +402,8 @@ def main() -> None:
     parser.add_argument("--raw", action="store_true", help="also run LOF and self-similarity on z-normalised windows")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--spot-q", type=float, default=1e-3, help="SPOT's target alert rate for the alerts column")
+    parser.add_argument("--nab-contract", action="store_true",
+                        help="give the novelty expert what NAB gives every detector: each file's min, max and probation")
     parser.add_argument("--out", type=Path, default=None, help="write per-detector per-series scores here")
     args = parser.parse_args()
     known = {**RUNNERS, **RAW_RUNNERS}
@@ -367,6 +415,8 @@ def main() -> None:
     chosen = {name: known[name] for name in args.detectors}
     if args.raw:
         chosen.update(RAW_RUNNERS)
+    global NAB_CONTRACT
+    NAB_CONTRACT = args.nab_contract
     torch.set_num_threads(args.threads)
     corpus = load_corpus(args.data, args.series, args.limit)
     print(f"{len(corpus)} series, {sum(v.size for _, _, v, _ in corpus)} points, L = {args.window}", flush=True)

@@ -92,6 +92,36 @@ def test_on_raw_windows_the_mixture_holds_only_the_per_stream_experts():
     assert detector.scorer.experts["self_similarity"].score == "mean"
     plain = detector_factory(load_config(None, {"detector.name": "mixture"}))()
     assert list(plain.scorer.experts) == ["halfspace", "lof", "self_similarity", "level"]
+    novel = detector_factory(load_config(None, {"detector.name": "mixture", "detector.novelty": True}))()
+    assert list(novel.scorer.experts) == ["halfspace", "lof", "self_similarity", "level", "novelty"]
+
+
+def test_configured_value_ranges_reach_the_novelty_expert(tmp_path):
+    path = tmp_path / "argus.yaml"
+    path.write_text("detector:\n  name: mixture\n  novelty: true\n  value_ranges:\n    node-1/cpu: [0, 100]\n")
+    detector = detector_factory(load_config(path))()
+    novelty = detector.scorer.experts["novelty"]
+    assert novelty.ranges == {"node-1/cpu": (0.0, 100.0)}
+    window = np.full((1, 1, 32), 50.0)
+    detector.assess(["node-1/cpu"], window)
+    assert novelty.streams["node-1/cpu"].low.tolist() == [0.0]  # known from the first value, not learned
+
+
+@pytest.mark.parametrize("ranges, says", [({"a": [5, 1]}, "value_ranges.a must be [low, high]"),
+                                          ({"a": [0, "x"]}, "value_ranges.a must be [low, high]"),
+                                          ({"a": [0, 1, 2]}, "value_ranges.a must be [low, high]"),
+                                          ([0, 1], "must map stream ids to")])
+def test_bad_value_ranges_are_refused_naming_the_stream(ranges, says):
+    overrides = {"detector.name": "mixture", "detector.novelty": True, "detector.value_ranges": ranges}
+    with pytest.raises(ConfigError, match=says.replace("[", r"\[").replace("]", r"\]")):
+        detector_factory(load_config(None, overrides))
+
+
+def test_the_novelty_options_outside_a_mixture_with_novelty_are_refused():
+    with pytest.raises(ConfigError, match="read by the novelty expert alone"):
+        detector_factory(load_config(None, {"detector.name": "mixture", "detector.value_ranges": {"a": [0, 1]}}))
+    with pytest.raises(ConfigError, match="adds an expert to the mixture, and detector.name is 'lof'"):
+        detector_factory(load_config(None, {"detector.name": "lof", "detector.novelty": True}))
 
 
 @pytest.mark.parametrize("kind", ["spot", "dspot"])
