@@ -10,6 +10,18 @@ import numpy as np
 import torch
 
 
+def window_batch(windows: torch.Tensor | np.ndarray, keys: Sequence[str] | None,
+                 expert: str) -> tuple[np.ndarray, list[str]]:
+    """The float64 windows (B, C, L) and the B keys ("" each where none) that an expert reading
+    raw windows gets (``reads = "windows"``: the level and novelty experts); other shapes are
+    refused with a ValueError naming ``expert``."""
+    x = windows.detach().cpu().numpy() if isinstance(windows, torch.Tensor) else np.asarray(windows)
+    x = x.astype(np.float64, copy=False)
+    if x.ndim != 3:
+        raise ValueError(f"the {expert} expert reads windows (B, C, L), got shape {x.shape}")
+    return x, list(keys) if keys is not None else [""] * len(x)
+
+
 class Embedder(Protocol):
     """Maps a batch of windows (B, C, L) to vectors (B, D)."""
 

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from detectors.base import window_batch
+
 HORIZON = 6400  # values: NAB windowed Gaussian's window
 WARMUP = 32  # values a stream needs behind a score (the serve window's length)
 
@@ -54,11 +56,7 @@ class LevelScorer:
 
     def score_and_learn(self, windows: torch.Tensor | np.ndarray, keys: Sequence[str] | None = None) -> np.ndarray:
         """(B,) scores of windows (B, C, L), each scored then learned, in batch order."""
-        x = windows.detach().cpu().numpy() if isinstance(windows, torch.Tensor) else np.asarray(windows)
-        x = x.astype(np.float64, copy=False)
-        if x.ndim != 3:
-            raise ValueError(f"the level expert reads windows (B, C, L), got shape {x.shape}")
-        keys = list(keys) if keys is not None else [""] * len(x)
+        x, keys = window_batch(windows, keys, "level")
         scores = np.full(len(x), np.nan)
         for rows in _rounds(keys):  # rows of distinct keys: scored together, in batch order
             histories = [self._history(keys[i], x[i]) for i in rows]

@@ -39,6 +39,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
+from detectors.base import window_batch
+
 LEVELS = 8  # levels across the range (CAD-OSE's 3 bits); NAB standard 61.7 at 7, 67.0 at 8, 67.1 at 9
 WARMUP = 750  # values before the first score: NAB's probationary period for its longer files
 REST = WARMUP // 5  # values scored 0.0 after a novelty (CAD-OSE rests a fifth of the probation)
@@ -98,11 +100,7 @@ class NoveltyScorer:
 
     def score_and_learn(self, windows: torch.Tensor | np.ndarray, keys: Sequence[str] | None = None) -> np.ndarray:
         """(B,) scores of windows (B, C, L), each scored then learned, in batch order."""
-        x = windows.detach().cpu().numpy() if isinstance(windows, torch.Tensor) else np.asarray(windows)
-        x = x.astype(np.float64, copy=False)
-        if x.ndim != 3:
-            raise ValueError(f"the novelty expert reads windows (B, C, L), got shape {x.shape}")
-        keys = list(keys) if keys is not None else [""] * len(x)
+        x, keys = window_batch(windows, keys, "novelty")
         scores = np.full(len(x), np.nan)
         for i, key in enumerate(keys):
             stream = self._stream(key, x[i])
