@@ -51,12 +51,18 @@ def test_bad_detector_options_are_one_line_config_errors(overrides, message):
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("name", ["lof", "self_similarity", "mixture"])
-def test_other_scorers_keep_a_memory_per_stream_and_checkpoint(name, tmp_path):
-    make = detector_factory(load_config(None, {"detector.name": name}))
+@pytest.mark.parametrize("overrides", [{"detector.name": "lof"}, {"detector.name": "self_similarity"},
+                                       {"detector.name": "mixture"},
+                                       # stream a with a configured range, b still learning its own in its warm-up
+                                       {"detector.name": "mixture", "detector.novelty": True,
+                                        "detector.value_ranges": {"a": [-3, 3]}}])
+def test_other_scorers_keep_a_memory_per_stream_and_checkpoint(overrides, tmp_path):
+    make = detector_factory(load_config(None, overrides))
     detector = make()
     rng = np.random.default_rng(1)
-    for _ in range(9):  # past every warm-up: 300 scores of the mixture's experts, 64 windows of self-similarity
+    # past every warm-up: 300 scores of the mixture's experts, 64 windows of self-similarity, and
+    # with novelty each stream's 750 values
+    for _ in range(40 if "detector.novelty" in overrides else 9):
         detector.judge(["a", "b"] * 20, [("x",)] * 40, rng.normal(size=(40, 1, 32)).astype(np.float32))
     store = CheckpointStore(tmp_path, "g")
     store.save("t", 0, detector.state_dict())
@@ -66,6 +72,14 @@ def test_other_scorers_keep_a_memory_per_stream_and_checkpoint(name, tmp_path):
     scores = [v.score for v in detector.judge(["a", "b"] * 3, [("x",)] * 6, windows)]
     assert np.isfinite(scores).all()
     assert [v.score for v in restored.judge(["a", "b"] * 3, [("x",)] * 6, windows)] == scores
+    if "detector.novelty" in overrides:  # its z-scores wait for 300 of its scores: compare the expert itself
+        original, copy = detector.scorer.experts["novelty"], restored.scorer.experts["novelty"]
+        assert copy.streams["a"].low.tolist() == [-3.0] != copy.streams["b"].low.tolist()  # configured, learned
+        probe, keys = np.zeros((400, 1, 32)), ["a", "b"] * 200  # 199 zeros each, past any rest (150), then 10
+        probe[-2:, 0, -1] = 10.0
+        novel = copy.score_and_learn(probe, keys)
+        assert not np.isnan(novel).any() and novel[-2:].tolist() == [1.0, 1.0]
+        np.testing.assert_array_equal(novel, original.score_and_learn(probe, keys))
 
 
 def test_raw_window_lof_is_scikit_learns_lof_on_each_streams_own_windows():
