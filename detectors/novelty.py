@@ -52,15 +52,17 @@ class _Stream:
 
     __slots__ = ("count", "low", "step", "previous", "seen", "resting", "early")
 
-    def __init__(self, channels: int, value_range: tuple[float, float] | None):
+    def __init__(self, channels: int, value_range: tuple[float, float] | None, warmup: int):
         self.count = 0  # values learned
         self.low = self.step = None  # per channel, once the range is known
+        self.early = None  # the warm-up's values (warmup, C), kept until the range is known
         if value_range is not None:
             self.set_range(np.full(channels, float(value_range[0])), np.full(channels, float(value_range[1])))
+        else:
+            self.early = np.empty((warmup, channels))
         self.previous = np.full(channels, -1)  # each channel's last level (-1: none yet)
         self.seen = np.zeros((channels, _STATES, _STATES), dtype=bool)  # steps taken, previous -> latest
         self.resting = 0  # values still to score 0.0
-        self.early: list[np.ndarray] = []  # warm-up values kept until the range is known
 
     def set_range(self, low: np.ndarray, high: np.ndarray) -> None:
         span = high - low
@@ -117,10 +119,9 @@ class NoveltyScorer:
         stream.count += 1
         if stream.low is not None:
             return stream.learn(stream.levels(values))
-        stream.early.append(values.copy())
+        stream.early[stream.count - 1] = values
         if stream.count == self.warmup:  # the range is known: learn the warm-up's steps
-            early = np.stack(stream.early)
-            stream.early = []
+            early, stream.early = stream.early, None
             stream.set_range(early.min(axis=0), early.max(axis=0))
             for levels in stream.levels(early):
                 stream.learn(levels)
@@ -130,7 +131,7 @@ class NoveltyScorer:
         """The stream's state; a new stream learns its first window's earlier values."""
         stream = self.streams.get(key)
         if stream is None:
-            stream = self.streams[key] = _Stream(window.shape[0], self.ranges.get(key))
+            stream = self.streams[key] = _Stream(window.shape[0], self.ranges.get(key), self.warmup)
             for values in window[:, :-1].T:
                 self._take(stream, values)
         elif stream.previous.size != window.shape[0]:
@@ -140,7 +141,7 @@ class NoveltyScorer:
     def state_dict(self) -> dict:
         return {"streams": {key: {"count": s.count, "previous": s.previous.copy(), "seen": s.seen.astype(np.uint8),
                                   "resting": s.resting,
-                                  "early": np.stack(s.early) if s.early else np.zeros((0, s.previous.size)),
+                                  "early": s.early[:s.count].copy() if s.early is not None else None,
                                   "low": s.low.copy() if s.low is not None else None,
                                   "step": s.step.copy() if s.step is not None else None}
                             for key, s in self.streams.items()}}
@@ -149,11 +150,14 @@ class NoveltyScorer:
         self.streams = {}
         for key, saved in state["streams"].items():
             previous = np.asarray(saved["previous"], dtype=np.int64)
-            stream = _Stream(previous.size, None)
+            stream = _Stream(previous.size, None, self.warmup)
             stream.count, stream.resting = int(saved["count"]), int(saved["resting"])
             stream.previous = previous.copy()
             stream.seen = np.asarray(saved["seen"]).astype(bool)
-            stream.early = [row.copy() for row in np.asarray(saved["early"], dtype=np.float64)]
+            if saved["early"] is not None:  # still learning its range
+                stream.early[:stream.count] = np.asarray(saved["early"], dtype=np.float64)
+            else:
+                stream.early = None
             if saved["low"] is not None:
                 stream.low = np.asarray(saved["low"], dtype=np.float64).copy()
                 stream.step = np.asarray(saved["step"], dtype=np.float64).copy()
