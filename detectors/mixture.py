@@ -34,6 +34,16 @@ The gate turns the E normalised scores of a row into one score:
   the experts; the score is the weighted sum. It is trained with a logistic loss on
   ``scale * score + bias`` against the labels, and saved with the rest of the state.
 
+An expert whose class says ``score_scale = "event"`` (the novelty expert,
+:mod:`detectors.novelty`) does not grade windows: it scores 1.0 where something happened that
+never had before, else 0.0. Its scores are not z-scored (a z-score of rare ones is huge and
+shifts with their rate), and the unsupervised gate leaves it out of the top-2 average: a window
+where it fires scores at least ``EVENT_SCORE`` (100, far above any z the thresholds alert at),
+so every event alerts. On NAB that took the raw-window mixture with the novelty expert from NAB
+standard 53.7, alerts 59.7, SPOT 45.6 (the expert z-scored and in the top 2) to 56.1, 60.2 and
+47.9, and with NAB's file ranges from 60.0, 62.9 and 49.9 to 67.5, 67.7 and 52.4, above the
+expert alone (67.0), for a loss of 0.002-0.005 in VUS-PR, PATE and AUC-PR (README).
+
 Either way a row on which no expert has an opinion scores NaN.
 
 >>> rng = np.random.default_rng(0)
@@ -67,11 +77,17 @@ _ROUNDING = 1e-9  # a deviation from the running mean this small, relative to th
 MIN_HISTORY = 300  # earlier finite scores an expert needs before its z-scores count (a threshold's warm-up)
 LOG_FLOOR = 1e-6  # log-scaled scores below this are rounding noise (about float32's step near 1)
 TOP_K = 2  # the unsupervised gate averages this many of the highest normalised scores
+EVENT_SCORE = 100.0  # the least a window scores where an event expert fires (see the module doc)
 
 
 def reads_windows(expert: object) -> bool:
     """Whether this expert scores raw windows (B, C, L) rather than embeddings."""
     return getattr(expert, "reads", "vectors") == "windows"
+
+
+def raises_events(expert: object) -> bool:
+    """Whether this expert's scores are events, 1.0 or 0.0, read as they are (see the module doc)."""
+    return getattr(expert, "score_scale", "linear") == "event"
 
 
 def log_scaled(expert: object) -> bool:
@@ -149,6 +165,7 @@ class MixtureOfExperts:
         self.experts = dict(experts)
         self.normaliser = RunningNormaliser(len(self.experts), min_history)
         self.log_columns = np.array([log_scaled(e) for e in self.experts.values()])
+        self.event_columns = np.array([raises_events(e) for e in self.experts.values()])
         self.gate: Gate | None = None
 
     @property
@@ -158,8 +175,9 @@ class MixtureOfExperts:
 
     def expert_scores(self, vectors: torch.Tensor | np.ndarray, keys: Sequence[str] | None = None,
                       windows: torch.Tensor | np.ndarray | None = None) -> np.ndarray:
-        """(B, E) normalised scores of every expert, each expert scoring then learning the rows;
-        ``windows``: the raw windows (B, C, L) of the vectors, for experts that read them."""
+        """(B, E) normalised scores of every expert (an event expert's as they are), each expert
+        scoring then learning the rows; ``windows``: the raw windows (B, C, L) of the vectors,
+        for experts that read them."""
         if windows is None and self.needs_windows:
             raise ValueError("this mixture has an expert that scores raw windows: pass windows=")
         raw = np.column_stack([np.asarray(e.score_and_learn(windows if reads_windows(e) else vectors, keys),
@@ -167,7 +185,10 @@ class MixtureOfExperts:
         logs = self.log_columns
         if logs.any():
             raw[:, logs] = np.log(np.maximum(raw[:, logs], LOG_FLOOR))  # NaN stays NaN
-        return self.normaliser(raw)
+        z = self.normaliser(raw)
+        events = self.event_columns
+        z[:, events] = raw[:, events]
+        return z
 
     def score_and_learn(self, vectors: torch.Tensor | np.ndarray, keys: Sequence[str] | None = None,
                         windows: torch.Tensor | np.ndarray | None = None) -> np.ndarray:
@@ -175,7 +196,10 @@ class MixtureOfExperts:
         z = self.expert_scores(vectors, keys, windows)
         opinions = (~np.isnan(z)).sum(axis=1)
         if self.gate is None:
-            combined = _top_mean(z, TOP_K)
+            events = self.event_columns
+            combined = _top_mean(z[:, ~events], TOP_K)
+            fired = (z[:, events] > 0).any(axis=1)  # NaN (no opinion) is no event
+            combined = np.where(fired, np.fmax(combined, EVENT_SCORE), combined)
         else:
             with torch.no_grad():
                 combined = self.gate(_gate_input(z), _as_tensor(vectors)).double().numpy()
@@ -265,8 +289,9 @@ class MixtureOfExperts:
             self.gate = gate.eval()
 
     def _scales(self) -> list[str]:
-        """How the normaliser reads each expert's scores: "log" or "linear"."""
-        return ["log" if log else "linear" for log in self.log_columns.tolist()]
+        """How the mixture reads each expert's scores: "log", "linear" or "event"."""
+        return ["event" if event else "log" if log else "linear"
+                for log, event in zip(self.log_columns.tolist(), self.event_columns.tolist())]
 
 
 def _top_mean(z: np.ndarray, k: int) -> np.ndarray:

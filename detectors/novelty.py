@@ -88,6 +88,7 @@ class NoveltyScorer:
     """Per-stream step novelty of raw windows (see the module doc); NaN while a stream warms up."""
 
     reads = "windows"
+    score_scale = "event"  # 1.0 or 0.0: the mixture reads it as it is (detectors.mixture)
 
     def __init__(self, warmup: int = WARMUP, rest: int = REST,
                  ranges: Mapping[str, tuple[float, float]] | None = None):

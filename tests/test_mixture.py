@@ -6,7 +6,7 @@ from sklearn.metrics import roc_auc_score
 
 from detectors.halfspace import HalfSpaceTreesScorer
 from detectors.lof import LOFScorer
-from detectors.mixture import MIN_HISTORY, MixtureOfExperts, RunningNormaliser
+from detectors.mixture import EVENT_SCORE, MIN_HISTORY, MixtureOfExperts, RunningNormaliser
 from streams.checkpoints import CheckpointStore
 
 
@@ -30,6 +30,30 @@ class Ratio(Column):
     """A ratio-like expert (a LOF, say): the mixture reads it on a log scale."""
 
     score_scale = "log"
+
+
+class Event(Column):
+    """An event expert (the novelty expert, say): 1.0 where something new happened, else 0.0."""
+
+    score_scale = "event"
+
+
+def test_an_event_expert_is_read_as_it_is_and_every_event_scores_at_least_the_event_score():
+    rng = np.random.default_rng(3)
+    x = np.column_stack([rng.normal(size=(MIN_HISTORY + 50, 2)), np.zeros(MIN_HISTORY + 50)])
+    x[[10, MIN_HISTORY + 10, MIN_HISTORY + 30], 2] = 1.0  # events: one while the others warm up
+    x[MIN_HISTORY + 30, 0] = 500.0  # an event where a graded expert is off the scale too
+    graded = MixtureOfExperts({"a": Column(0), "b": Column(1)})
+    mixture = MixtureOfExperts({"a": Column(0), "b": Column(1), "new": Event(2)})
+    z = mixture.expert_scores(x)
+    np.testing.assert_array_equal(z[:, 2], x[:, 2])  # not z-scored
+    scores, plain = MixtureOfExperts(mixture.experts).score_and_learn(x), graded.score_and_learn(x)
+    events = x[:, 2] == 1.0
+    np.testing.assert_array_equal(scores[~events], plain[~events])  # elsewhere: the top-2 mean of the graded
+    assert scores[10] == EVENT_SCORE  # no graded opinion yet, and still an alert
+    assert scores[MIN_HISTORY + 10] == EVENT_SCORE > plain[MIN_HISTORY + 10]
+    assert scores[MIN_HISTORY + 30] == plain[MIN_HISTORY + 30] > EVENT_SCORE  # never lowered
+    assert mixture.state_dict()["scales"] == ["linear", "linear", "event"]
 
 
 def test_a_ratio_expert_is_read_on_a_log_scale_so_one_huge_score_does_not_swamp_it():
