@@ -209,20 +209,23 @@ def window_stats_mixture(values: np.ndarray, length: int, novelty: bool) -> np.n
     and the level expert on the raw windows (as ``argus serve``'s default mixture); with
     ``novelty``, the novelty expert too (``detector.novelty: true``)."""
     experts = {"hst": HalfSpaceTreesScorer(), "lof": lof_scorer(), "ssm": mean_ssm_scorer(rank=2), "level": LevelScorer()}
-    if novelty:
-        experts["novelty"] = novelty_scorer(values)
-    windows = series_windows(values, length)
-    return MixtureOfExperts(experts).score_and_learn(WindowStatsEmbedder().embed(windows), windows=windows)
+    return mixture_scores(experts, WindowStatsEmbedder(), values, length, novelty)
 
 
 def raw_window_mixture(values: np.ndarray, length: int, novelty: bool) -> np.ndarray:
     """The mixture of `embedder: window` (argus.wiring): the per-stream experts on raw windows;
     with ``novelty``, the novelty expert too."""
     experts = {"lof": lof_scorer(), "self_similarity": mean_ssm_scorer(rank=5), "level": LevelScorer()}
+    return mixture_scores(experts, RawWindowEmbedder(), values, length, novelty)
+
+
+def mixture_scores(experts: dict, embedder, values: np.ndarray, length: int, novelty: bool) -> np.ndarray:
+    """The unsupervised mixture of ``experts`` (and the novelty expert, with ``novelty``) over the
+    series' windows, embedded by ``embedder``."""
     if novelty:
-        experts["novelty"] = novelty_scorer(values)
+        experts = {**experts, "novelty": novelty_scorer(values)}
     windows = series_windows(values, length)
-    return MixtureOfExperts(experts).score_and_learn(RawWindowEmbedder().embed(windows), windows=windows)
+    return MixtureOfExperts(experts).score_and_learn(embedder.embed(windows), windows=windows)
 
 
 def run_mixture(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
