@@ -22,8 +22,8 @@ learning it (streaming, as in ``argus serve``). Detectors:
 - ``ssm-*-window``: SelfSimilarityScorer (window 64, top-k 5, rank 5) on the raw windows;
 - ``level``: LevelScorer, each window's latest value against the series' long history (NAB's
   windowed Gaussian, done as a streaming expert);
-- ``novelty``: NoveltyScorer, a step between the levels of the series' range that the series has
-  never taken (the range of its first 750 values, as ``argus serve`` learns it; with
+- ``novelty``: NoveltyScorer, a value new in its context (CAD-OSE's context memory over the
+  levels of the series' range; the range of its first 750 values, as ``argus serve`` learns it; with
   ``--nab-contract``, the file's minimum and maximum and its probationary period, which NAB gives
   every detector before the first value);
 - ``mixture``: the mixture ``argus serve`` runs by default: ``hst``, ``lof`` and ``ssm-mean`` on
@@ -195,7 +195,7 @@ def novelty_scorer(values: np.ndarray) -> NoveltyScorer:
 
 
 def run_novelty(values: np.ndarray, length: int) -> dict[str, np.ndarray]:
-    """The novelty expert alone: new steps between the levels of the series' range."""
+    """The novelty expert alone: values new in their context, over the levels of the series' range."""
     return {"novelty": novelty_scorer(values).score_and_learn(series_windows(values, length))}
 
 

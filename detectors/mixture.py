@@ -77,7 +77,7 @@ _ROUNDING = 1e-9  # a deviation from the running mean this small, relative to th
 MIN_HISTORY = 300  # earlier finite scores an expert needs before its z-scores count (a threshold's warm-up)
 LOG_FLOOR = 1e-6  # log-scaled scores below this are rounding noise (about float32's step near 1)
 TOP_K = 2  # the unsupervised gate averages this many of the highest normalised scores
-EVENT_SCORE = 100.0  # the least a window scores where an event expert fires (see the module doc)
+EVENT_SCORE = 100.0  # added to the graded score where an event expert fires (see the module doc)
 
 
 def reads_windows(expert: object) -> bool:
@@ -199,7 +199,7 @@ class MixtureOfExperts:
             events = self.event_columns
             combined = _top_mean(z[:, ~events], TOP_K)
             fired = (z[:, events] > 0).any(axis=1)  # NaN (no opinion) is no event
-            combined = np.where(fired, np.fmax(combined, EVENT_SCORE), combined)
+            combined = np.where(fired, EVENT_SCORE + np.fmax(combined, 0.0), combined)
         else:
             with torch.no_grad():
                 combined = self.gate(_gate_input(z), _as_tensor(vectors)).double().numpy()

@@ -38,7 +38,7 @@ class Event(Column):
     score_scale = "event"
 
 
-def test_an_event_expert_is_read_as_it_is_and_every_event_scores_at_least_the_event_score():
+def test_an_event_expert_is_read_as_it_is_and_every_event_scores_the_event_score_plus_the_graded():
     rng = np.random.default_rng(3)
     x = np.column_stack([rng.normal(size=(MIN_HISTORY + 50, 2)), np.zeros(MIN_HISTORY + 50)])
     x[[10, MIN_HISTORY + 10, MIN_HISTORY + 30], 2] = 1.0  # events: one while the others warm up
@@ -51,8 +51,8 @@ def test_an_event_expert_is_read_as_it_is_and_every_event_scores_at_least_the_ev
     events = x[:, 2] == 1.0
     np.testing.assert_array_equal(scores[~events], plain[~events])  # elsewhere: the top-2 mean of the graded
     assert scores[10] == EVENT_SCORE  # no graded opinion yet, and still an alert
-    assert scores[MIN_HISTORY + 10] == EVENT_SCORE > plain[MIN_HISTORY + 10]
-    assert scores[MIN_HISTORY + 30] == plain[MIN_HISTORY + 30] > EVENT_SCORE  # never lowered
+    assert scores[MIN_HISTORY + 10] == EVENT_SCORE + max(plain[MIN_HISTORY + 10], 0.0)
+    assert scores[MIN_HISTORY + 30] == EVENT_SCORE + plain[MIN_HISTORY + 30] > scores[MIN_HISTORY + 10]  # ranked by the graded
     assert mixture.state_dict()["scales"] == ["linear", "linear", "event"]
 
 

@@ -1,4 +1,4 @@
-"""The novelty expert: steps between value levels that a stream has never taken, per stream and channel."""
+"""The novelty expert: values a stream has never seen in their context, per stream and channel."""
 
 import numpy as np
 import pytest
@@ -36,27 +36,28 @@ def test_an_injected_anomaly_is_the_first_novelty_after_the_warm_up(kind):
     assert at <= first < at + 10, f"the first novelty is at point {first + 7}"
 
 
-def test_a_new_step_scores_once_then_the_expert_rests():
+def test_a_novelty_scores_once_then_the_expert_rests():
     values = np.tile([0.0, 7.0], 20)  # levels 0 and 7 of the range 0-7, alternating
     values[30:] = [3.0, 4.0, 3.0, 4.0, 3.0, 4.0, 3.0, 0.0, 7.0, 5.0]
     scores = NoveltyScorer(warmup=20, rest=3, ranges={"": (0.0, 7.0)}).score_and_learn(_windows(values[None], 2))
     by_point = dict(zip(range(1, 40), scores.tolist()))
-    # 7 -> 3 is new (1.0); 3 -> 4 and 4 -> 3 are new too but come while it rests (each starts the
-    # rest again); 3 -> 0 is new after the rest is over; 7 -> 5 is new but comes while it rests
+    # 3 after 7 is new (1.0); the 4s and 3s after it are new too but come while it rests (each
+    # starts the rest again); 0 after 3 is new after the rest is over; 5 comes while it rests
     assert [by_point[t] for t in range(30, 40)] == [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]
     assert not any(by_point[t] for t in range(20, 30))
 
 
-def test_without_a_configured_range_the_warm_up_sets_it_and_values_outside_are_their_own_levels():
-    values = np.concatenate([np.tile([0.0, 10.0], 10), [10.0, 30.0, 30.0, 10.0, -20.0, 0.0, 10.0]])
+def test_without_a_configured_range_the_warm_up_sets_it_and_values_outside_are_new():
+    swing = [0.0, 10.0]
+    values = np.concatenate([np.tile(swing, 11), [30.0, 10.0, 0.0, 10.0, -20.0, 0.0, 10.0]])
     scorer = NoveltyScorer(warmup=20, rest=0)
     scores = scorer.score_and_learn(_windows(values[None], 2))
     assert np.isnan(scores[:19]).all()  # the warm-up: no opinion yet
-    # 10 -> 10 (a level step never taken), 10 -> above, above -> above, above -> 10, 10 -> below,
-    # below -> 0, then 0 -> 10 as taken in the warm-up
-    assert scores[19:].tolist() == [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0]
     stream = scorer.streams[""]
-    assert stream.levels(np.array([0.0, 10.0, 11.0, 12.0, 1e9, -0.1])).tolist() == [1, LEVELS, LEVELS, LEVELS + 1, LEVELS + 1, 0]
+    assert stream.low.tolist() == [0.0] and stream.step.tolist() == [10.0 / (LEVELS - 1)]
+    # the swing as in the warm-up; above the range, and back from it; the swing again; below the
+    # range, and back from it; then the swing
+    assert scores[19:].tolist() == [0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0]
 
 
 def test_a_configured_range_is_used_from_the_first_value_and_per_stream():
@@ -68,15 +69,15 @@ def test_a_configured_range_is_used_from_the_first_value_and_per_stream():
     assert scorer.streams["other"].step.tolist() == [2.0 / (LEVELS - 1)]  # the range of its warm-up, 10-12
     # 90 is a new level for cpu; 12 -> 13 stays inside cpu's level 0
     scores = scorer.score_and_learn(np.array([[[12.0, 90.0]], [[12.0, 13.0]]]), ["cpu", "cpu"])
-    assert scores.tolist() == [1.0, 1.0]  # 12 -> 90, then 90 -> 13 (a step down never taken)
+    assert scores.tolist() == [1.0, 1.0]  # 90, a level cpu never had, then 13 after it
     assert scorer.score_and_learn(np.array([[[13.0, 12.0]]]), ["cpu"]).tolist() == [0.0]
 
 
-def test_the_channel_that_steps_somewhere_new_decides():
+def test_the_channel_that_goes_somewhere_new_decides():
     quiet = np.tile([[1.0, 2.0], [5.0, 6.0]], 15)  # (2, 30): two channels alternating between two values
     scorer = NoveltyScorer(warmup=20, rest=0)
     scorer.score_and_learn(_windows(quiet, 4))
-    assert scorer.score_and_learn(np.array([[[2.0, 1.0], [6.0, 5.0]]])).tolist() == [0.0]  # steps taken before
+    assert scorer.score_and_learn(np.array([[[2.0, 1.0], [6.0, 5.0]]])).tolist() == [0.0]  # as before
     assert scorer.score_and_learn(np.array([[[1.0, 2.0], [5.0, 9.0]]])).tolist() == [1.0]  # channel 1 leaves its range
 
 
@@ -90,7 +91,7 @@ def test_a_batch_scores_as_its_rows_one_at_a_time_with_keys_interleaved():
                                for i in range(0, len(windows), 37)])
     one_by_one = np.concatenate([single.score_and_learn(windows[i:i + 1], keys[i:i + 1]) for i in range(len(windows))])
     np.testing.assert_array_equal(together, one_by_one)
-    assert np.nansum(together) > 0  # the walks keep finding new steps
+    assert np.nansum(together) > 0  # the walks keep finding new places
 
 
 @pytest.mark.parametrize("ranges", [None, {"a": (-5.0, 5.0)}])
