@@ -24,8 +24,9 @@ of what the memory expected came true and much of what it saw was new. A channel
 what it has done before scores 0.5 at most (CAD-OSE's novelty threshold is 0.75).
 
 The memory stops storing contexts once it holds ``MAX_CONTEXTS`` (then it scores against what
-it has): each step looks at every stored context that shares a fact with the step, so time and
-memory grow with it. On NAB's 58 files the largest holds 12,470 after 18,050 values, bar pure
+it has): a step into a situation it knows visits only the contexts whose left side held (found
+by their largest fact), but a step into a new one visits every context sharing a fact with what
+came before, so time and memory grow with it. On NAB's 58 files the largest holds 12,470 after 18,050 values, bar pure
 noise (``art_noisy``: 63,000 after 4,032 values).
 
 >>> memory = ContextMemory()
@@ -52,12 +53,13 @@ Facts = tuple[int, ...]
 class _Side:
     """One side's distinct fact sets (semi-contexts), numbered in order of arrival."""
 
-    __slots__ = ("ids", "facts", "index")
+    __slots__ = ("ids", "facts", "index", "by_top")
 
     def __init__(self):
         self.ids: dict[Facts, int] = {}
         self.facts: list[Facts] = []
         self.index: dict[int, list[int]] = {}  # fact -> the sets holding it
+        self.by_top: dict[int, list[int]] = {}  # fact -> the sets whose largest fact it is
 
     def id_of(self, facts: Facts) -> int:
         found = self.ids.get(facts)
@@ -66,7 +68,14 @@ class _Side:
             self.facts.append(facts)
             for fact in facts:
                 self.index.setdefault(fact, []).append(found)
+            self.by_top.setdefault(facts[-1], []).append(found)
         return found
+
+    def inside(self, facts: Facts) -> list[int]:
+        """The stored sets lying wholly inside ``facts`` (sorted), found by their largest fact."""
+        within = set(facts)
+        return [found for fact in facts for found in self.by_top.get(fact, ())
+                if within.issuperset(self.facts[found])]
 
     def crossed(self, facts: Iterable[int]) -> dict[int, list[int]]:
         """Each stored set sharing a fact with ``facts`` (sorted): the facts it shares, in order."""
@@ -89,7 +98,6 @@ class ContextMemory:
         self.activations: list[int] = []
         self.zero_level: list[bool] = []  # ever a whole situation, not only a part of one
         self.before: Facts = ()  # what is true before the next value: its facts and neurons
-        self.before_crossed: dict[int, list[int]] = {}
 
     def __len__(self) -> int:
         return len(self.activations)
@@ -102,26 +110,13 @@ class ContextMemory:
             context, added = self._store(self.before, current, zero_level=True)
             new_whole = context if added else None
         right_crossed = self.right.crossed(current)
-        skipped = 0 if new_whole is None else new_whole  # CAD-OSE's: context 0 sits out unless one was added
-        active: list[int] = []
-        selected = 0
-        parts: list[tuple[Facts, Facts]] = []
-        for left_id in sorted(self.before_crossed):
-            left_shared = self.before_crossed[left_id]
-            whole_left = len(left_shared) == len(self.left.facts[left_id])
-            for right_id, context in self.links[left_id].items():
-                if context == skipped:
-                    continue
-                right_shared = right_crossed.get(right_id)
-                if whole_left:
-                    selected += 1
-                    if right_shared and len(right_shared) == len(self.right.facts[right_id]):
-                        self.activations[context] += 1
-                        active.append(context)
-                        continue
-                if (right_shared and new_whole is not None and self.zero_level[context]
-                        and len(left_shared) <= MAX_LEFT):
-                    parts.append((tuple(left_shared), tuple(right_shared)))
+        if new_whole is None:
+            active, selected = self._expected(right_crossed)
+            parts: list[tuple[Facts, Facts]] = []
+        else:
+            active, selected, parts = self._expected_and_parts(right_crossed, new_whole)
+        for context in active:
+            self.activations[context] += 1
         share_active = len(active) / selected if selected else 0.0
         share_added = 0.0
         if new_whole is not None:
@@ -130,8 +125,49 @@ class ContextMemory:
         active.sort(key=lambda context: (self.activations[context], context))  # ties: the newest last
         neurons = {NEURON + context for context in active[-MAX_ACTIVE:]}
         self.before = tuple(sorted(set(current) | neurons))
-        self.before_crossed = self.left.crossed(self.before)
         return (1.0 - share_active + share_added) / 2.0
+
+    def _expected(self, right_crossed: dict[int, list[int]]) -> tuple[list[int], int]:
+        """(active, selected) of a step whose whole situation was known: only contexts whose
+        left side lies wholly inside ``before`` count, so only those are visited. Context 0 sits
+        out (CAD-OSE's, as in ``_expected_and_parts``)."""
+        whole_right = [right_id for right_id, shared in right_crossed.items()
+                       if len(shared) == len(self.right.facts[right_id])]
+        active: list[int] = []
+        selected = 0
+        for left_id in self.left.inside(self.before):
+            links = self.links[left_id]
+            selected += len(links) - (left_id == self.context_left[0])
+            for right_id in whole_right:
+                context = links.get(right_id)
+                if context:  # neither absent nor context 0
+                    active.append(context)
+        return active, selected
+
+    def _expected_and_parts(self, right_crossed: dict[int, list[int]], new_whole: int
+                            ) -> tuple[list[int], int, list[tuple[Facts, Facts]]]:
+        """(active, selected, parts) of a step whose whole situation was new (``new_whole``,
+        which sits out): every context sharing a fact with ``before`` is visited, as the partial
+        matches of once-whole contexts become parts to store."""
+        active: list[int] = []
+        selected = 0
+        parts: list[tuple[Facts, Facts]] = []
+        before_crossed = self.left.crossed(self.before)
+        for left_id in sorted(before_crossed):
+            left_shared = before_crossed[left_id]
+            whole_left = len(left_shared) == len(self.left.facts[left_id])
+            for right_id, context in self.links[left_id].items():
+                if context == new_whole:
+                    continue
+                right_shared = right_crossed.get(right_id)
+                if whole_left:
+                    selected += 1
+                    if right_shared and len(right_shared) == len(self.right.facts[right_id]):
+                        active.append(context)
+                        continue
+                if right_shared and self.zero_level[context] and len(left_shared) <= MAX_LEFT:
+                    parts.append((tuple(left_shared), tuple(right_shared)))
+        return active, selected, parts
 
     def _store(self, left: Facts, right: Facts, zero_level: bool) -> tuple[int, bool]:
         """The context (left, right) and whether it was added now; -1 if new and the memory is full."""
@@ -177,7 +213,6 @@ class ContextMemory:
         memory.activations = np.asarray(state["activations"]).astype(int).tolist()
         memory.zero_level = np.asarray(state["zero_level"]).astype(bool).tolist()
         memory.before = tuple(np.asarray(state["before"]).astype(int).tolist())
-        memory.before_crossed = memory.left.crossed(memory.before)
         return memory
 
 
