@@ -20,14 +20,15 @@ that followed). Each step:
    next step's left side, which is how the memory sees more than one step back.
 
 The score of the step is ``(1 - active / selected + added / candidates) / 2``: high when little
-of what the memory expected came true and much of what it saw was new. A channel keeping to
-what it has done before scores 0.5 at most (CAD-OSE's novelty threshold is 0.75).
+of what the memory expected came true and much of what it saw was new. A step into a whole
+situation the memory has been in before adds nothing, so it scores 0.5 at most (CAD-OSE's
+novelty threshold is 0.75).
 
 The memory stops storing contexts once it holds ``MAX_CONTEXTS`` (then it scores against what
 it has): a step into a situation it knows visits only the contexts whose left side held (found
 by their largest fact), but a step into a new one visits every context sharing a fact with what
-came before, so time and memory grow with it. On NAB's 58 files the largest holds 12,470 after 18,050 values, bar pure
-noise (``art_noisy``: 63,000 after 4,032 values).
+came before, so time and memory grow with it. On NAB's 58 files the largest holds 12,470
+contexts after 18,050 values, bar pure noise (``art_noisy``: 63,000 after 4,032 values).
 
 >>> memory = ContextMemory()
 >>> low, high, middle = (0, 2, 4), (1, 3, 5), (1, 2, 4)  # the facts of levels 0, 7 and 3

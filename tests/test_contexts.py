@@ -57,3 +57,17 @@ def test_a_memory_restored_from_a_checkpoint_scores_like_the_original(tmp_path):
     assert len(restored) == len(original) > 0
     after = value_facts(levels[300:])
     assert [restored.step(f) for f in after] == [original.step(f) for f in after]
+
+
+def test_a_step_into_a_situation_met_before_scores_at_most_one_half():
+    rng = np.random.default_rng(2)
+    memory = ContextMemory()
+    known_scores = []
+    for facts in _facts(rng.integers(0, 3, size=800)):  # three levels: situations recur
+        left, right = memory.left.ids.get(memory.before), memory.right.ids.get(facts)
+        known = left is not None and right is not None and right in memory.links[left]
+        score = memory.step(facts)
+        if known:
+            known_scores.append(score)
+    assert len(known_scores) > 100
+    assert max(known_scores) <= 0.5 < THRESHOLD
