@@ -95,7 +95,7 @@ class _Stream:
 
     def learn(self, values: np.ndarray, rest: int) -> bool:
         """Learn one value per channel (C,); whether it is a novelty the rest lets through."""
-        levels = np.floor((values - self.low) / self.step).astype(np.int64)
+        levels = np.clip(np.floor((values - self.low) / self.step), -1, LEVELS).astype(np.int64)  # no overflow
         scores = [memory.step(facts) for memory, facts in zip(self.memories, value_facts(levels))]
         novel = max(scores) >= THRESHOLD
         raised = novel and self.resting == 0

@@ -126,3 +126,13 @@ def test_a_flat_warm_up_makes_any_other_value_new():
     values = np.concatenate([np.full(30, 4.0), [4.0, 4.5, 4.5, 4.0]])
     scores = NoveltyScorer(warmup=20, rest=0).score_and_learn(_windows(values[None], 2))
     assert scores[~np.isnan(scores)].tolist() == [0.0] * 11 + [1.0, 1.0, 1.0]
+
+
+def test_values_far_beyond_a_flat_range_keep_their_side():
+    """(value - low) / step overflows int64 here unless clipped first, which would put a value
+    far above the range below it."""
+    far_above, far_below = 5.0 + 1e12, 5.0 - 1e12
+    values = np.concatenate([np.full(4, 5.0), np.tile([5.0, far_above], 30), [5.0, far_below]])
+    scores = NoveltyScorer(warmup=4, rest=0).score_and_learn(_windows(values[None], 2))
+    assert scores[-6:-1].tolist() == [0.0] * 5  # swinging far above the flat range: learned
+    assert scores[-1] == 1.0  # far below it, after the usual 5.0: new
