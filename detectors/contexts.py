@@ -26,8 +26,9 @@ novelty threshold is 0.75).
 
 The memory stops storing contexts once it holds ``MAX_CONTEXTS`` (then it scores against what
 it has): a step into a situation it knows visits only the contexts whose left side held (found
-by their largest fact), but a step into a new one visits every context sharing a fact with what
-came before, so time and memory grow with it. On NAB's 58 files the largest holds 12,470
+by their largest fact); a step into a new one visits those and every context whose left set
+ever held a whole situation and shares a fact with what came before, so time and memory grow
+with the memory. On NAB's 58 files the largest holds 12,470
 contexts after 18,050 values, bar pure noise (``art_noisy``: 63,000 after 4,032 values).
 
 >>> memory = ContextMemory()
@@ -98,6 +99,7 @@ class ContextMemory:
         self.context_right: list[int] = []
         self.activations: list[int] = []
         self.zero_level: list[bool] = []  # ever a whole situation, not only a part of one
+        self.whole_left = _Side()  # the left sets of contexts that were ever whole situations
         self.before: Facts = ()  # what is true before the next value: its facts and neurons
 
     def __len__(self) -> int:
@@ -148,22 +150,33 @@ class ContextMemory:
     def _expected_and_parts(self, right_crossed: dict[int, list[int]], new_whole: int
                             ) -> tuple[list[int], int, list[tuple[Facts, Facts]]]:
         """(active, selected, parts) of a step whose whole situation was new (``new_whole``,
-        which sits out): every context sharing a fact with ``before`` is visited, as the partial
-        matches of once-whole contexts become parts to store."""
+        which sits out). Parts come only from contexts that were once whole situations, so the
+        left sets holding one are visited wherever they share a fact with ``before``, the others
+        only where they lie wholly inside it."""
         active: list[int] = []
         selected = 0
         parts: list[tuple[Facts, Facts]] = []
-        before_crossed = self.left.crossed(self.before)
-        for left_id in sorted(before_crossed):
-            left_shared = before_crossed[left_id]
-            whole_left = len(left_shared) == len(self.left.facts[left_id])
-            for right_id, context in self.links[left_id].items():
+        whole_right = {right_id for right_id, shared in right_crossed.items()
+                       if len(shared) == len(self.right.facts[right_id])}
+        inside = set(self.left.inside(self.before))
+        shared_by = {self.left.ids[self.whole_left.facts[found]]: shared
+                     for found, shared in self.whole_left.crossed(self.before).items()}
+        for left_id in sorted(inside | shared_by.keys()):
+            links = self.links[left_id]
+            whole_left = left_id in inside
+            left_shared = shared_by.get(left_id)
+            if left_shared is None:  # no once-whole context: it can only be selected and active
+                selected += len(links)
+                active.extend(context for right_id in whole_right
+                              if (context := links.get(right_id)) is not None)
+                continue
+            for right_id, context in links.items():
                 if context == new_whole:
                     continue
                 right_shared = right_crossed.get(right_id)
                 if whole_left:
                     selected += 1
-                    if right_shared and len(right_shared) == len(self.right.facts[right_id]):
+                    if right_id in whole_right:
                         active.append(context)
                         continue
                 if right_shared and self.zero_level[context] and len(left_shared) <= MAX_LEFT:
@@ -176,7 +189,8 @@ class ContextMemory:
         if left_id is not None and right_id is not None:
             context = self.links[left_id].get(right_id)
             if context is not None:
-                self.zero_level[context] |= zero_level
+                if zero_level:
+                    self._mark_whole(context)
                 return context, False
         if len(self) >= self.max_contexts:
             return -1, True
@@ -187,8 +201,14 @@ class ContextMemory:
         self.context_left.append(left_id)
         self.context_right.append(right_id)
         self.activations.append(0)
-        self.zero_level.append(zero_level)
+        self.zero_level.append(False)
+        if zero_level:
+            self._mark_whole(context)
         return context, True
+
+    def _mark_whole(self, context: int) -> None:
+        self.zero_level[context] = True
+        self.whole_left.id_of(self.left.facts[self.context_left[context]])
 
     def state_dict(self) -> dict:
         """Arrays only: each side's sets (flattened, with their lengths), the contexts, ``before``."""
@@ -212,7 +232,9 @@ class ContextMemory:
         for context, (left_id, right_id) in enumerate(zip(memory.context_left, memory.context_right)):
             memory.links[left_id][right_id] = context
         memory.activations = np.asarray(state["activations"]).astype(int).tolist()
-        memory.zero_level = np.asarray(state["zero_level"]).astype(bool).tolist()
+        memory.zero_level = [False] * len(memory.activations)
+        for context in np.flatnonzero(np.asarray(state["zero_level"])).tolist():
+            memory._mark_whole(context)
         memory.before = tuple(np.asarray(state["before"]).astype(int).tolist())
         return memory
 
