@@ -79,13 +79,15 @@ class _Side:
         return [found for fact in facts for found in self.by_top.get(fact, ())
                 if within.issuperset(self.facts[found])]
 
-    def crossed(self, facts: Iterable[int]) -> dict[int, list[int]]:
-        """Each stored set sharing a fact with ``facts`` (sorted): the facts it shares, in order."""
-        shared: dict[int, list[int]] = {}
-        for fact in facts:
-            for found in self.index.get(fact, ()):
-                shared.setdefault(found, []).append(fact)
-        return shared
+
+def _crossed(index: dict[int, list[int]], facts: Iterable[int]) -> dict[int, list[int]]:
+    """Each set in ``index`` (fact -> the sets holding it) sharing a fact with ``facts``
+    (sorted): the facts it shares, in order."""
+    shared: dict[int, list[int]] = {}
+    for fact in facts:
+        for found in index.get(fact, ()):
+            shared.setdefault(found, []).append(fact)
+    return shared
 
 
 class ContextMemory:
@@ -96,10 +98,10 @@ class ContextMemory:
         self.left, self.right = _Side(), _Side()
         self.links: list[dict[int, int]] = []  # per left set: right set -> context
         self.context_left: list[int] = []
-        self.context_right: list[int] = []
         self.activations: list[int] = []
         self.zero_level: list[bool] = []  # ever a whole situation, not only a part of one
-        self.whole_left = _Side()  # the left sets of contexts that were ever whole situations
+        self.whole_index: dict[int, list[int]] = {}  # fact -> the left sets of once-whole contexts holding it
+        self.whole_lefts: set[int] = set()
         self.before: Facts = ()  # what is true before the next value: its facts and neurons
 
     def __len__(self) -> int:
@@ -112,12 +114,14 @@ class ContextMemory:
         if self.before:
             context, added = self._store(self.before, current, zero_level=True)
             new_whole = context if added else None
-        right_crossed = self.right.crossed(current)
+        right_crossed = _crossed(self.right.index, current)
+        whole_right = {right_id for right_id, shared in right_crossed.items()
+                       if len(shared) == len(self.right.facts[right_id])}
         if new_whole is None:
-            active, selected = self._expected(right_crossed)
+            active, selected = self._expected(whole_right)
             parts: list[tuple[Facts, Facts]] = []
         else:
-            active, selected, parts = self._expected_and_parts(right_crossed, new_whole)
+            active, selected, parts = self._expected_and_parts(right_crossed, whole_right, new_whole)
         for context in active:
             self.activations[context] += 1
         share_active = len(active) / selected if selected else 0.0
@@ -130,12 +134,11 @@ class ContextMemory:
         self.before = tuple(sorted(set(current) | neurons))
         return (1.0 - share_active + share_added) / 2.0
 
-    def _expected(self, right_crossed: dict[int, list[int]]) -> tuple[list[int], int]:
+    def _expected(self, whole_right: set[int]) -> tuple[list[int], int]:
         """(active, selected) of a step whose whole situation was known: only contexts whose
         left side lies wholly inside ``before`` count, so only those are visited. Context 0 sits
-        out (CAD-OSE's, as in ``_expected_and_parts``)."""
-        whole_right = [right_id for right_id, shared in right_crossed.items()
-                       if len(shared) == len(self.right.facts[right_id])]
+        out (CAD-OSE's, as in ``_expected_and_parts``). ``whole_right``: the right sets lying
+        wholly inside the new value's facts."""
         active: list[int] = []
         selected = 0
         for left_id in self.left.inside(self.before):
@@ -147,7 +150,7 @@ class ContextMemory:
                     active.append(context)
         return active, selected
 
-    def _expected_and_parts(self, right_crossed: dict[int, list[int]], new_whole: int
+    def _expected_and_parts(self, right_crossed: dict[int, list[int]], whole_right: set[int], new_whole: int
                             ) -> tuple[list[int], int, list[tuple[Facts, Facts]]]:
         """(active, selected, parts) of a step whose whole situation was new (``new_whole``,
         which sits out). Parts come only from contexts that were once whole situations, so the
@@ -156,11 +159,8 @@ class ContextMemory:
         active: list[int] = []
         selected = 0
         parts: list[tuple[Facts, Facts]] = []
-        whole_right = {right_id for right_id, shared in right_crossed.items()
-                       if len(shared) == len(self.right.facts[right_id])}
         inside = set(self.left.inside(self.before))
-        shared_by = {self.left.ids[self.whole_left.facts[found]]: shared
-                     for found, shared in self.whole_left.crossed(self.before).items()}
+        shared_by = _crossed(self.whole_index, self.before)
         for left_id in sorted(inside | shared_by.keys()):
             links = self.links[left_id]
             whole_left = left_id in inside
@@ -199,7 +199,6 @@ class ContextMemory:
             self.links.append({})
         context = self.links[left_id][right_id] = len(self.activations)
         self.context_left.append(left_id)
-        self.context_right.append(right_id)
         self.activations.append(0)
         self.zero_level.append(False)
         if zero_level:
@@ -208,14 +207,22 @@ class ContextMemory:
 
     def _mark_whole(self, context: int) -> None:
         self.zero_level[context] = True
-        self.whole_left.id_of(self.left.facts[self.context_left[context]])
+        left_id = self.context_left[context]
+        if left_id not in self.whole_lefts:
+            self.whole_lefts.add(left_id)
+            for fact in self.left.facts[left_id]:
+                self.whole_index.setdefault(fact, []).append(left_id)
 
     def state_dict(self) -> dict:
         """Arrays only: each side's sets (flattened, with their lengths), the contexts, ``before``."""
+        context_right = np.empty(len(self), dtype=np.int64)
+        for links in self.links:
+            for right_id, context in links.items():
+                context_right[context] = right_id
         return {"left": _flat(self.left.facts), "left_lengths": _lengths(self.left.facts),
                 "right": _flat(self.right.facts), "right_lengths": _lengths(self.right.facts),
                 "context_left": np.asarray(self.context_left, dtype=np.int64),
-                "context_right": np.asarray(self.context_right, dtype=np.int64),
+                "context_right": context_right,
                 "activations": np.asarray(self.activations, dtype=np.int64),
                 "zero_level": np.asarray(self.zero_level, dtype=np.uint8),
                 "before": np.asarray(self.before, dtype=np.int64)}
@@ -228,8 +235,8 @@ class ContextMemory:
                 side.id_of(facts)
         memory.links = [{} for _ in memory.left.facts]
         memory.context_left = np.asarray(state["context_left"]).astype(int).tolist()
-        memory.context_right = np.asarray(state["context_right"]).astype(int).tolist()
-        for context, (left_id, right_id) in enumerate(zip(memory.context_left, memory.context_right)):
+        context_right = np.asarray(state["context_right"]).astype(int).tolist()
+        for context, (left_id, right_id) in enumerate(zip(memory.context_left, context_right)):
             memory.links[left_id][right_id] = context
         memory.activations = np.asarray(state["activations"]).astype(int).tolist()
         memory.zero_level = [False] * len(memory.activations)
