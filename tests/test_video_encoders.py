@@ -170,3 +170,18 @@ def test_pretrained_on_gpu_in_half_precision_gives_the_cpu_features(lite0, two_s
     cpu_features = lite0.frame_features(clips)[0, :, :1280]
     gpu_features = gpu.frame_features(clips).cpu()[0, :, :1280]
     assert torch.nn.functional.cosine_similarity(cpu_features, gpu_features, dim=1).min() > 0.999
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU here")
+def test_pretrained_on_gpu_gives_a_clip_its_features_in_a_batch_of_any_size(two_scenes):
+    from video.encoders import EfficientNetLiteEncoder
+
+    person, car = two_scenes
+    clip = np.concatenate([person, car])[None]  # 4 frames: padded up to 16
+    gpu = EfficientNetLiteEncoder(device="cuda", image_size=96)
+    assert gpu.batch_sizes == (16, 32, 64, 128, 256)
+    alone = gpu.frame_features(clip)[0].cpu()
+    crowded = gpu.frame_features(np.repeat(clip, 75, 0)).cpu()  # 300 frames: 256, then 44 padded up to 64
+    for features in (crowded[0], crowded[-1]):
+        assert torch.nn.functional.cosine_similarity(features[:, :1280], alone[:, :1280], dim=1).min() > 0.9999
+        assert torch.allclose(features[:, 1280:], alone[:, 1280:])

@@ -187,7 +187,12 @@ class EfficientNetLiteEncoder(PooledEncoder):
 
     On a GPU the network runs in float16, channels-last, 256 frames a batch (the features
     match float32's to a cosine of 0.999, ``tests/test_video_encoders.py``); on a CPU in
-    float32, 64 frames a batch."""
+    float32, 64 frames a batch.
+
+    On a GPU, the first batch of each new size stalled for about 2 s (cuDNN readies its kernels
+    per input shape; measured on an H100), and a poll of clips can hold any number of frames.
+    So a batch is padded up to the next of a few sizes (``batch_sizes``: powers of two from 16
+    up to ``batch_frames``), and each of those runs once when the encoder is made."""
 
     appearance_dim = 1280
 
@@ -199,21 +204,48 @@ class EfficientNetLiteEncoder(PooledEncoder):
         self.image_size = image_size
         self.autocast_dtype = torch.float16 if on_gpu else None
         self.model = load_efficientnet_lite0(weights).to(self.device).eval()
+        self.batch_sizes: tuple[int, ...] = ()  # sizes a batch is padded up to; none: as it comes
         if on_gpu:
             self.model = self.model.to(memory_format=torch.channels_last)
+            self.batch_sizes = padded_sizes(self.batch_frames)
+            with torch.inference_mode():
+                for size in self.batch_sizes:
+                    self._network(torch.zeros(size, 3, image_size, image_size, device=self.device))
 
     def appearance(self, frames: torch.Tensor, thumbnails: torch.Tensor) -> torch.Tensor:
         if frames.shape[-2:] != (self.image_size, self.image_size):
             frames = F.interpolate(frames, size=(self.image_size, self.image_size), mode="bilinear",
                                    antialias=True, align_corners=False)
-        inputs = (frames - 127) / 128
-        if self.autocast_dtype is None:
-            features = self.model.extract_features(inputs)
-        else:
-            with torch.autocast(self.device.type, dtype=self.autocast_dtype):
-                features = self.model.extract_features(inputs.contiguous(memory_format=torch.channels_last))
-        features = features.float().mean((2, 3))
+        features = self._network((frames - 127) / 128)
         return features * (APPEARANCE_NORM / features.norm(dim=1, keepdim=True).clamp_min(1e-6))
+
+    def _network(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(N, 3, S, S) normalised frames -> (N, 1280) features, float32; on a GPU in a batch
+        padded up to one of ``batch_sizes``."""
+        if self.autocast_dtype is None:
+            return self.model.extract_features(inputs).mean((2, 3))
+        n = inputs.shape[0]
+        size = next((size for size in self.batch_sizes if size >= n), n)
+        padded = torch.cat([inputs, inputs.new_zeros((size - n, *inputs.shape[1:]))]) if size > n else inputs
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype):
+            features = self.model.extract_features(padded.contiguous(memory_format=torch.channels_last))
+        return features[:n].float().mean((2, 3))
+
+
+def padded_sizes(largest: int, smallest: int = 16) -> tuple[int, ...]:
+    """The batch sizes a GPU batch is padded up to: powers of two from ``smallest``, then ``largest``.
+
+    >>> padded_sizes(256)
+    (16, 32, 64, 128, 256)
+    >>> padded_sizes(100)
+    (16, 32, 64, 100)
+    """
+    sizes = []
+    size = smallest
+    while size < largest:
+        sizes.append(size)
+        size *= 2
+    return (*sizes, largest)
 
 
 def load_efficientnet_lite0(weights: str | None = None) -> torch.nn.Module:
