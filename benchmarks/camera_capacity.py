@@ -108,8 +108,8 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=6, help="clips per camera, the warm-up round included")
     parser.add_argument("--poll", type=int, default=64, help="clips per poll, as serve polls them")
-    parser.add_argument("--runs", type=int, default=2, help="runs of each encoder, a row each (the first "
-                        "in a process measured up to 2x slower on GPU machines)")
+    parser.add_argument("--runs", type=int, default=2, help="runs of each encoder, a row each (a process's "
+                        "first run on a GPU stalled on new batch sizes until the encoder padded them)")
     args = parser.parse_args()
     if args.rounds < 2:
         parser.error("--rounds must be at least 2 (the first is a warm-up)")

@@ -2,10 +2,9 @@
 # The checks that need a GPU, in one run (about 5 minutes on an H100/H200 machine): the CUDA tests,
 # then the GPU benchmarks whose figures the README gives. Run from the repository root with the
 # packages of pyproject.toml importable and ../shared/data/video present; output also under $OUT
-# (or ./gpu-out). Arguments pick parts (tests lof chronos video cameras cameras-expandable cameras-long);
-# none: all but the last two. cameras-expandable: the cameras part with the CUDA allocator's expandable
-# segments, to test whether a process's slow first run is the allocator's growth; cameras-long: 100
-# cameras x 300 clips, LOF memories of up to 299 of their 500 clips, about 3 minutes.
+# (or ./gpu-out). Arguments pick parts (tests lof chronos video cameras cameras-long); none: all but
+# the last. cameras-long: 100 cameras x 300 clips, LOF memories of up to 299 of their 500 clips, about
+# 3 minutes.
 set -uo pipefail
 out=${OUT:-gpu-out}
 mkdir -p "$out"
@@ -26,11 +25,8 @@ for part in $parts; do
     video) timeout 60 $py benchmarks/video_decode.py --device cuda --batch 64 256 512 2>&1 | tee "$out/video_decode.md" ;;
     cameras) timeout 150 $py benchmarks/camera_capacity.py --device cuda --decoders "$cores" --cameras 500 --rounds 4 \
                  2>&1 | tee "$out/camera_capacity.md" ;;
-    cameras-expandable) PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True timeout 150 $py benchmarks/camera_capacity.py \
-                            --device cuda --decoders "$cores" --cameras 500 --rounds 4 2>&1 \
-                            | tee "$out/camera_capacity_expandable.md" ;;
     cameras-long) timeout 480 $py benchmarks/camera_capacity.py --device cuda --decoders "$cores" --cameras 100 \
                       --rounds 300 --runs 1 --encoder efficientnet 2>&1 | tee "$out/camera_capacity_long.md" ;;
-    *) echo "unknown part: $part (known: tests lof chronos video cameras cameras-expandable cameras-long)"; exit 2 ;;
+    *) echo "unknown part: $part (known: tests lof chronos video cameras cameras-long)"; exit 2 ;;
     esac
 done

