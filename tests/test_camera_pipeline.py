@@ -151,6 +151,19 @@ def test_frame_reference_puts_a_new_scene_above_every_normal_frame():
     assert odd.min() > reference.bar > normal.median()
 
 
+def test_frame_reference_holds_the_latest_frames_and_checkpoints_them_oldest_first():
+    reference = FrameReference(capacity=25)
+    for value in range(6):  # clips of 10 frames: 60 frames through a ring of 25
+        reference.learn(torch.full((10, 3), float(value)))
+    state = reference.state_dict()
+    assert state["frames"][:, 0].tolist() == [3.0] * 5 + [4.0] * 10 + [5.0] * 10
+    restored = FrameReference(capacity=25)
+    restored.load_state_dict(state)
+    probe = torch.tensor([[2.5] * 3, [9.0] * 3])
+    assert torch.allclose(restored.novelty(probe), reference.novelty(probe))
+    assert torch.allclose(reference.novelty(probe), torch.tensor([0.5, 4.0], dtype=torch.float64))
+
+
 
 def _dead_letters(config) -> list[dict]:
     consumer = make_consumer(config.kafka, consumer_timeout_ms=3000)

@@ -99,25 +99,41 @@ class FrameReference:
     normal frame's novelty in those units: frames above it are odder than anything normal seen.
     It also counts the normal clips it has learned and the longest still run (frames repeating
     their predecessor, :func:`still_run`) any of them held.
+
+    The frames are kept in float32, in a ring of ``capacity`` rows that a new clip overwrites
+    oldest first (nearest-frame distances do not care about order): a normal clip costs one
+    distance search and no copy of the reference.
     """
 
     def __init__(self, capacity: int = 200):
         self.capacity = capacity
-        self.frames: torch.Tensor | None = None  # (<= capacity, F)
+        self.ring: torch.Tensor | None = None  # (capacity, F) float32; made at the first clip
+        self.count = 0  # frames ever learned; rows [0, min(count, capacity)) of the ring hold frames
         self.distances = torch.zeros(0, dtype=torch.float64)  # (<= capacity,)
         self.clips = 0
         self.longest_still = 0
+
+    @property
+    def frames(self) -> torch.Tensor | None:
+        """The frames held, (<= capacity, F), in ring order."""
+        return None if self.ring is None else self.ring[:min(self.count, self.capacity)]
 
     def learn(self, features: torch.Tensor, still: int = 0) -> None:
         """Add a normal clip's (T, F) frame features; ``still``: its longest still run, in frames."""
         self.clips += 1
         self.longest_still = max(self.longest_still, still)
-        features = features.detach().double().cpu()
-        if self.frames is not None:
-            distances = torch.cdist(features, self.frames).amin(1)
-            self.distances = torch.cat([self.distances, distances])[-self.capacity:]
-            features = torch.cat([self.frames, features])
-        self.frames = features[-self.capacity:]
+        features = features.detach().float().cpu()[-self.capacity:]
+        if self.ring is None:
+            self.ring = features.new_empty((self.capacity, features.shape[1]))
+        else:
+            self.distances = torch.cat([self.distances, self._nearest(features)])[-self.capacity:]
+        rows = (self.count + torch.arange(len(features))) % self.capacity
+        self.ring[rows] = features
+        self.count += len(features)
+
+    def _nearest(self, features: torch.Tensor) -> torch.Tensor:
+        """(T, F) -> (T,) float64 distance of each frame to its nearest held frame."""
+        return torch.cdist(features.detach().float().cpu(), self.frames).amin(1).double()
 
     @property
     def ready(self) -> bool:
@@ -128,20 +144,27 @@ class FrameReference:
 
     def novelty(self, features: torch.Tensor) -> torch.Tensor:
         """(T, F) -> (T,) novelty of each frame (see the class doc); needs ``ready``."""
-        return torch.cdist(features.detach().double().cpu(), self.frames).amin(1) / self._typical()
+        return self._nearest(features) / self._typical()
 
     @property
     def bar(self) -> float:
         return float(self.distances.max()) / self._typical()
 
     def state_dict(self) -> dict:
-        frames = self.frames if self.frames is not None else torch.zeros(0, 0, dtype=torch.float64)
+        """Frames oldest first (as checkpoints held them before the ring)."""
+        frames = self.frames if self.frames is not None else torch.zeros(0, 0)
+        if self.count > self.capacity:
+            frames = frames.roll(-(self.count % self.capacity), 0)
         return {"frames": frames.numpy(), "distances": self.distances.numpy(), "clips": self.clips,
                 "longest_still": self.longest_still}
 
     def load_state_dict(self, state: dict) -> None:
-        frames = torch.from_numpy(np.array(state["frames"], dtype=np.float64))
-        self.frames = frames if frames.numel() else None
+        frames = torch.from_numpy(np.array(state["frames"], dtype=np.float32))[-self.capacity:]
+        self.ring, self.count = None, 0
+        if frames.numel():
+            self.ring = frames.new_empty((self.capacity, frames.shape[1]))
+            self.ring[:len(frames)] = frames
+            self.count = len(frames)
         self.distances = torch.from_numpy(np.array(state["distances"], dtype=np.float64))
         self.clips = int(state.get("clips", 0))  # checkpoints from before the frozen-picture check
         self.longest_still = int(state.get("longest_still", 0))
