@@ -58,6 +58,7 @@ def measure(encoder: str, device: str, decoders: int, records: list, poll: int, 
     with tempfile.TemporaryDirectory(prefix="argus-capacity-") as keyframes:
         config = load_config(None, {"video.enabled": True, "video.encoder": encoder, "detector.device": device,
                                     "video.decoders": decoders, "video.keyframe_dir": keyframes})
+        torch.set_num_threads(config.detector.cpu_threads)  # as `argus serve` sets it (1 by default)
         outbox = Outbox(DroppingProducer(), "alerts", "dead-letters")
         spent = {"decode": 0.0, "judge": 0.0}
         processor = CameraProcessor(CameraSettings(), timed(clip_decoder(config), spent, "decode"),
@@ -120,9 +121,9 @@ def main() -> None:
              for clip in (feed.clips * (1 + args.rounds // len(feed.clips)))[:args.rounds]
              for camera in range(args.cameras)]
     records = clip_records(clips)
-    where = torch.cuda.get_device_name() if args.device.startswith("cuda") else f"CPU, {torch.get_num_threads()} torch threads"
+    where = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU"
     print(f"{args.cameras} cameras x {args.rounds} clips (2 s, 768x432), polls of {args.poll}, "
-          f"{args.decoders} decoder processes, {where}\n", flush=True)
+          f"{args.decoders} decoder processes, {where}, torch CPU threads as serve sets them\n", flush=True)
     print("| encoder | run | clips/s | cameras sustained | decoding (ms a clip) | judging (ms a clip) | alerts "
           "| device allocations while timed |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
