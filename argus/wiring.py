@@ -205,21 +205,27 @@ def make_clip_encoder(config: Config):
     raise ConfigError(f"unknown video.encoder '{config.video.encoder}' (known: {', '.join(CLIP_ENCODERS)})")
 
 
-def clip_decoder(config: Config) -> Callable[[list[bytes]], list]:
+def clip_decoder(config: Config) -> Callable[[list[bytes]], Callable[[], list]]:
     """Decodes a batch of clips in ``video.decoders`` child processes side by side (a decoder
-    crash is a dead letter, not a dead worker), sampled and resized as the config says; each
-    result is a DecodedClip, or a RecordError with the decoder's reason."""
+    crash is a dead letter, not a dead worker), sampled and resized as the config says.
+    ``start(clips)`` starts the work and returns at once; calling what it returns waits for
+    the results: for each clip a DecodedClip, or a RecordError with the decoder's reason."""
     v = config.video
     if v.decoders < 1:
         raise ConfigError(f"video.decoders must be at least 1, got {v.decoders}")
     pool = IsolatedDecoderPool(v.decoders, timeout_s=v.decode_timeout_s)
     options = dict(fps=v.sample_fps, width=v.width or -1, height=v.height or -1, max_bytes=v.max_clip_bytes)
 
-    def decode_all(clips: list[bytes]) -> list:
-        return [RecordError(r.reason, r.detail) if isinstance(r, ClipError) else r
-                for r in pool.decode_all(clips, **options)]
+    def start(clips: list[bytes]) -> Callable[[], list]:
+        futures = pool.submit_all(clips, **options)
 
-    return decode_all
+        def results() -> list:
+            return [RecordError(r.reason, r.detail) if isinstance(r, ClipError) else r
+                    for r in (future.result() for future in futures)]
+
+        return results
+
+    return start
 
 
 def build_camera_pipeline(config: Config) -> PartitionedWorker:

@@ -1,19 +1,21 @@
 """Cameras one machine sustains: the camera worker's own work, in process, without the broker.
 
     .venv/bin/python benchmarks/camera_capacity.py [--encoder stats efficientnet] [--device cpu|cuda]
-        [--decoders 2] [--cameras 100] [--rounds 6] [--poll 64] [--runs 2]
+        [--decoders 2] [--cameras 100] [--rounds 6] [--poll 64] [--runs 2] [--modes ahead one-by-one]
 
 The clip records of a real camera's footage (one-by-one-person-detection.mp4, 768x432, 2-second
 clips at 5 frames/s, an injected anomaly in every 4th clip after the 30th), one copy per camera,
 cameras interleaved in time, go through the `CameraProcessor` that `argus serve` builds from its
 config, in polls of ``--poll`` records (serve's poll size): parse, decode in ``--decoders``
 isolated decoder processes, then judge (encoder, per-camera LOF and threshold, frame
-novelty and PNG keyframes of anomalous clips), alerts. What it leaves out is Kafka: alerts and
+novelty and PNG keyframes of anomalous clips), alerts. Mode ``ahead`` starts decoding the next
+poll before judging this one, as serve's worker does; ``one-by-one`` decodes a poll, then judges
+it (the baseline). What it leaves out is Kafka: alerts and
 dead letters go to a producer that drops them (the outbox counts them), and nothing is committed.
 `benchmarks/camera_pipeline.py` measures the whole of serve through a real broker.
 
 The first round (one clip of every camera) warms up and is not timed. Cameras sustained =
-clips/s x 2 s. One line per encoder, side by side in one run.
+clips/s x 2 s. One line per encoder, mode and run, side by side in one run.
 """
 
 from __future__ import annotations
@@ -52,16 +54,19 @@ def clip_records(clips: list) -> list:
     return records
 
 
-def measure(encoder: str, device: str, decoders: int, records: list, poll: int, cameras: int) -> dict:
+def measure(encoder: str, device: str, decoders: int, records: list, poll: int, cameras: int,
+            ahead: bool = True) -> dict:
     """Clips/s over the rounds after the first, the alerts raised, and where the time went:
-    decoding, and judging."""
+    waiting for decoded clips, and judging. ``ahead``: the next poll decodes while this one is
+    judged, as in serve."""
     with tempfile.TemporaryDirectory(prefix="argus-capacity-") as keyframes:
         config = load_config(None, {"video.enabled": True, "video.encoder": encoder, "detector.device": device,
                                     "video.decoders": decoders, "video.keyframe_dir": keyframes})
         torch.set_num_threads(config.detector.cpu_threads)  # as `argus serve` sets it (1 by default)
         outbox = Outbox(DroppingProducer(), "alerts", "dead-letters")
         spent = {"decode": 0.0, "judge": 0.0}
-        processor = CameraProcessor(CameraSettings(), timed(clip_decoder(config), spent, "decode"),
+        start_decoding = clip_decoder(config)
+        processor = CameraProcessor(CameraSettings(), lambda clips: timed(start_decoding(clips), spent, "decode"),
                                     camera_detector_factory(config), outbox)
         state = processor.new_state()
         state.detector.judge = timed(state.detector.judge, spent, "judge")
@@ -69,8 +74,15 @@ def measure(encoder: str, device: str, decoders: int, records: list, poll: int, 
             spent.update(decode=0.0, judge=0.0)
             allocations = device_allocations(device)
             started = time.perf_counter()
-            for number in range(0, len(part), poll):
-                processor.process(state, part[number:number + poll])
+            polls = [part[number:number + poll] for number in range(0, len(part), poll)]
+            prepared = processor.prepare(polls[0]) if ahead else None
+            for number, records_of_poll in enumerate(polls):
+                if ahead:  # as serve's worker: prepare the next poll, then judge this one
+                    following = processor.prepare(polls[number + 1]) if number + 1 < len(polls) else None
+                    processor.process(state, records_of_poll, prepared)
+                    prepared = following
+                else:
+                    processor.process(state, records_of_poll)
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - started
@@ -109,6 +121,8 @@ def main() -> None:
     parser.add_argument("--cameras", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=6, help="clips per camera, the warm-up round included")
     parser.add_argument("--poll", type=int, default=64, help="clips per poll, as serve polls them")
+    parser.add_argument("--modes", nargs="+", default=["ahead", "one-by-one"], choices=["ahead", "one-by-one"],
+                        help="ahead: the next poll decodes while this one is judged (serve); one-by-one: not")
     parser.add_argument("--runs", type=int, default=2, help="runs of each encoder, a row each (a process's "
                         "first run on a GPU stalled on new batch sizes until the encoder padded them)")
     args = parser.parse_args()
@@ -124,15 +138,16 @@ def main() -> None:
     where = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU"
     print(f"{args.cameras} cameras x {args.rounds} clips (2 s, 768x432), polls of {args.poll}, "
           f"{args.decoders} decoder processes, {where}, torch CPU threads as serve sets them\n", flush=True)
-    print("| encoder | run | clips/s | cameras sustained | decoding (ms a clip) | judging (ms a clip) | alerts "
-          "| device allocations while timed |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| encoder | decoding | run | clips/s | cameras sustained | waiting for decoding (ms a clip) "
+          "| judging (ms a clip) | alerts | device allocations while timed |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for encoder in args.encoder:
-        for run in range(1, args.runs + 1):
-            r = measure(encoder, args.device, args.decoders, records, args.poll, args.cameras)
-            print(f"| {encoder} | {run} | {r['clips_per_s']:.1f} | {r['clips_per_s'] * CLIP_SECONDS:.0f} "
-                  f"| {r['decode_ms']:.2f} | {r['judge_ms']:.2f} | {r['alerts']} | {r['device_allocations']:g} |",
-                  flush=True)
+        for mode in args.modes:
+            for run in range(1, args.runs + 1):
+                r = measure(encoder, args.device, args.decoders, records, args.poll, args.cameras, mode == "ahead")
+                print(f"| {encoder} | {mode} | {run} | {r['clips_per_s']:.1f} | {r['clips_per_s'] * CLIP_SECONDS:.0f} "
+                      f"| {r['decode_ms']:.2f} | {r['judge_ms']:.2f} | {r['alerts']} | {r['device_allocations']:g} |",
+                      flush=True)
 
 
 if __name__ == "__main__":

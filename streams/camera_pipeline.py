@@ -3,10 +3,11 @@
 A :class:`CameraProcessor` handles one partition's clip records for a
 :class:`~streams.worker.PartitionedWorker` (delivery, checkpoints). Each record is parsed
 (:mod:`streams.clip_records`: inline bytes, or a URI read only under the allowed roots and
-hosts), and the clips of a poll are decoded together by the ``decode_all`` function it is handed
-(child processes side by side). Every refusal — a bad record, a URI outside the policy, a clip
-the decoder rejects or crashes on — is a RecordError, so the clip goes to the dead-letter topic
-with its reason and the consumer carries on. The good clips of a poll are judged in one detector
+hosts), and the clips of a poll are decoded together by the ``start_decoding`` function it is
+handed (child processes side by side), while the worker judges the poll before it. Every
+refusal — a bad record, a URI outside the policy, a clip the decoder rejects or crashes on —
+is a RecordError, so the clip goes to the dead-letter topic with its reason and the consumer
+carries on. The good clips of a poll are judged in one detector
 call (one encoder batch per frame shape), in offset order.
 """
 
@@ -44,18 +45,31 @@ class CameraState:
         self.tracker.load_state_dict(state["tracker"])
 
 
+@dataclass
+class PreparedClips:
+    """A poll's records parsed and read, their decoding under way (``CameraProcessor.prepare``)."""
+
+    outcomes: list  # per record: its clip record, or the RecordError that refuses it
+    readable: list[int]  # the records whose clips are decoding, in order
+    decoded: Callable[[], list]  # waits for their decoded clips (or RecordErrors)
+
+
 class CameraProcessor:
     """Clip records -> decoded clips -> verdicts -> camera alerts (see the module doc).
 
-    ``decode_all(list of clip bytes)`` returns, for each clip, its sampled frames with their
-    frame numbers and times (a :class:`video.decode.DecodedClip`) or a RecordError with the
-    decoder's reason.
+    ``start_decoding(list of clip bytes)`` starts decoding and returns at once; what it returns
+    waits for, and gives, each clip's sampled frames with their frame numbers and times (a
+    :class:`video.decode.DecodedClip`) or a RecordError with the decoder's reason.
+
+    ``prepare`` does a poll's work that needs no camera state (parsing, reading, decoding),
+    so the worker can start it for the next poll while this one is judged; ``process`` judges
+    and publishes, in offset order.
     """
 
-    def __init__(self, settings: CameraSettings, decode_all: Callable[[list[bytes]], list],
+    def __init__(self, settings: CameraSettings, start_decoding: Callable[[list[bytes]], Callable[[], list]],
                  detector_factory: Callable[[], Any], outbox: Outbox):
         self.settings = settings
-        self.decode_all = decode_all
+        self.start_decoding = start_decoding
         self.detector_factory = detector_factory
         self.outbox = outbox
 
@@ -64,22 +78,30 @@ class CameraProcessor:
         tracker = AlertTracker(detector.name, self.settings.min_run, self.settings.quiet_clips, modality="video")
         return CameraState(detector, tracker)
 
-    def process(self, state: CameraState, records: list) -> None:
+    def prepare(self, records: list) -> PreparedClips:
+        """Parse and read the records and start decoding their clips; publishes nothing."""
         policy = self.settings.policy
-        outcomes: list = []  # per record: its clip record, or the RecordError that refuses it
+        outcomes: list = []
         for record in records:
             try:
                 outcomes.append(parse_clip_message(record.key, record.value, record.headers, policy))
             except RecordError as exc:
                 outcomes.append(exc)
-        readable = []
+        readable, data = [], []
         for i, clip in enumerate(outcomes):
             if not isinstance(clip, RecordError):
                 try:
-                    readable.append((i, clip, clip.data if clip.uri is None else read_clip(clip, policy)))
+                    data.append(clip.data if clip.uri is None else read_clip(clip, policy))
+                    readable.append(i)
                 except RecordError as exc:
                     outcomes[i] = exc
-        decoded = dict(zip((i for i, _, _ in readable), self.decode_all([data for _, _, data in readable])))
+        return PreparedClips(outcomes, readable, self.start_decoding(data))
+
+    def process(self, state: CameraState, records: list, prepared: PreparedClips | None = None) -> None:
+        """Judge the records (``prepared`` by ``prepare`` from these records, or here and now)."""
+        prepared = prepared or self.prepare(records)
+        outcomes = prepared.outcomes
+        decoded = dict(zip(prepared.readable, prepared.decoded()))
         cameras, starts, clips = [], [], []
         for i, record in enumerate(records):  # dead letters and clips in offset order
             problem = outcomes[i] if isinstance(outcomes[i], RecordError) else decoded[i]

@@ -91,7 +91,13 @@ class PartitionWork(Protocol):
 
 
 class Processor(Protocol):
-    """Turns one partition's records into alerts and dead letters, through an Outbox."""
+    """Turns one partition's records into alerts and dead letters, through an Outbox.
+
+    A processor may also have ``prepare(records) -> prepared``: the records' work that needs no
+    partition state and publishes nothing (the camera processor parses and starts decoding).
+    The worker then prepares each poll as soon as it has it, and processes the poll before
+    while that runs: ``process(state, records, prepared)``.
+    """
 
     def new_state(self) -> PartitionWork: ...
 
@@ -127,6 +133,8 @@ class PartitionedWorker:
         self.poll_max_records = poll_max_records
         self.states: dict[TopicPartition, PartitionState] = {}
         self._dirty: set[TopicPartition] = set()
+        self._ahead = hasattr(processor, "prepare")
+        self._pending: list[tuple[TopicPartition, list, Any]] = []  # prepared, not yet processed
         _wait_for_partitions(consumer, topic)
         consumer.subscribe([topic], listener=_Rebalance(self))
 
@@ -143,6 +151,7 @@ class PartitionedWorker:
     def adopt(self, partitions: set[TopicPartition]) -> None:
         """Restore each partition's checkpoint and resume exactly where it was taken."""
         log.info("assigned partitions: %s", _names(partitions))
+        self._drop_pending(partitions)  # the partition restarts from its checkpoint
         for tp in partitions:
             self.states[tp] = self._restore(tp)
 
@@ -169,15 +178,20 @@ class PartitionedWorker:
             self.checkpoint(partitions, wait_for_commit=False)
         except (KafkaError, DeliveryError) as exc:
             log.warning("could not checkpoint revoked partitions (%s); they will be replayed", exc)
+        self._drop_pending(partitions)  # the new owner replays them
         for tp in partitions:
             self.states.pop(tp, None)
             self._dirty.discard(tp)
+
+    def _drop_pending(self, partitions: set[TopicPartition]) -> None:
+        self._pending = [entry for entry in self._pending if entry[0] not in partitions]
 
     def rewind(self) -> None:
         """Forget all work since the last checkpoint and replay it: sends that failed are redone
         (alert ids are deterministic, so repeats are recognisable)."""
         self.outbox.discard()
         self._dirty.clear()
+        self._pending = []
         for tp in list(self.states):
             self.states[tp] = self._restore(tp, rewinding=True)
 
@@ -185,11 +199,21 @@ class PartitionedWorker:
 
     def process(self, batch: dict[TopicPartition, list]) -> None:
         """Handle one poll's records, partition by partition, in offset order."""
-        for tp, records in batch.items():
+        self._process_prepared(self._prepare(batch))
+
+    def _prepare(self, batch: dict[TopicPartition, list]) -> list[tuple[TopicPartition, list, Any]]:
+        return [(tp, records, self.processor.prepare(records) if self._ahead else None)
+                for tp, records in batch.items() if records and tp in self.states]
+
+    def _process_prepared(self, work: list[tuple[TopicPartition, list, Any]]) -> None:
+        for tp, records, prepared in work:
             state = self.states.get(tp)
-            if state is None or not records:  # fetched just before a revoke; the new owner replays it
+            if state is None:  # fetched just before a revoke; the new owner replays it
                 continue
-            self.processor.process(state.work, records)
+            if self._ahead:
+                self.processor.process(state.work, records, prepared)
+            else:
+                self.processor.process(state.work, records)
             state.next_offset = records[-1].offset + 1
             self.counters.records += len(records)
             self._dirty.add(tp)
@@ -219,10 +243,14 @@ class PartitionedWorker:
         """Poll, process and checkpoint until ``should_stop()``; checkpoint once more at the end."""
         last_checkpoint = last_status = time.monotonic()
         while not should_stop():
-            batch = self.consumer.poll(timeout_ms=200, max_records=self.poll_max_records)
-            if batch:
+            # with a poll waiting to be processed, take only what has arrived: it is not held up
+            batch = self.consumer.poll(timeout_ms=0 if self._pending else 200, max_records=self.poll_max_records)
+            if self._ahead:  # start preparing this poll, then process the one before it
+                before, self._pending = self._pending, self._prepare(batch)
+                self._process_prepared(before)
+            elif batch:
                 self.process(batch)
-            elif not self.consumer.assignment():
+            if not batch and not self.consumer.assignment():
                 time.sleep(0.2)  # a worker with no partitions (more workers than partitions) waits
             now = time.monotonic()
             if now - last_checkpoint >= self.commit_interval_s:
@@ -237,6 +265,8 @@ class PartitionedWorker:
             if now - last_status >= status_every_s:
                 log.info("%s: %s", self.topic, self.status_line())
                 last_status = now
+        before, self._pending = self._pending, []
+        self._process_prepared(before)
         self.checkpoint()
 
     def status_line(self) -> str:

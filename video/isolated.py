@@ -21,7 +21,7 @@ import queue
 import signal
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -101,7 +101,8 @@ class IsolatedDecoder:
 
 class IsolatedDecoderPool:
     """``size`` isolated decoders side by side: ``decode_all`` decodes a batch of clips in
-    parallel child processes and returns, in order, each clip's result or its ClipError."""
+    parallel child processes and returns, in order, each clip's result or its ClipError;
+    ``submit_all`` starts the same work and returns at once, a future per clip."""
 
     def __init__(self, size: int = 2, timeout_s: float = 60.0, target: str = DEFAULT_TARGET):
         if size < 1:
@@ -121,8 +122,13 @@ class IsolatedDecoderPool:
         finally:
             self.idle.put(decoder)
 
+    def submit_all(self, sources: list, **options) -> list[Future]:
+        """Start decoding ``sources`` (in order, behind what was submitted before); each future
+        gives a DecodedClip or a ClipError."""
+        return [self.threads.submit(self._decode_one, source, options) for source in sources]
+
     def decode_all(self, sources: list, **options) -> list[DecodedClip | ClipError]:
-        return list(self.threads.map(lambda source: self._decode_one(source, options), sources))
+        return [future.result() for future in self.submit_all(sources, **options)]
 
     def close(self) -> None:
         self.threads.shutdown()
