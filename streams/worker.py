@@ -184,7 +184,17 @@ class PartitionedWorker:
             self._dirty.discard(tp)
 
     def _drop_pending(self, partitions: set[TopicPartition]) -> None:
+        """Forget the prepared polls of ``partitions`` and put the consumer back to their first
+        record: a partition reassigned to this consumer keeps its position, and is then restored
+        from its checkpoint, which only ever covers processed records (``seek`` does not block,
+        as the rebalance callbacks that call this must not)."""
+        first: dict[TopicPartition, int] = {}
+        for tp, records, _ in self._pending:
+            if tp in partitions:
+                first.setdefault(tp, records[0].offset)  # a partition's polls are pending in offset order
         self._pending = [entry for entry in self._pending if entry[0] not in partitions]
+        for tp, offset in first.items():
+            self.consumer.seek(tp, offset)
 
     def rewind(self) -> None:
         """Forget all work since the last checkpoint and replay it: sends that failed are redone
