@@ -75,14 +75,12 @@ def measure(encoder: str, device: str, decoders: int, records: list, poll: int, 
             allocations = device_allocations(device)
             started = time.perf_counter()
             polls = [part[number:number + poll] for number in range(0, len(part), poll)]
-            prepared = processor.prepare(polls[0]) if ahead else None
+            prepared = processor.prepare(polls[0]) if ahead else None  # None: process prepares it then
             for number, records_of_poll in enumerate(polls):
-                if ahead:  # as serve's worker: prepare the next poll, then judge this one
-                    following = processor.prepare(polls[number + 1]) if number + 1 < len(polls) else None
-                    processor.process(state, records_of_poll, prepared)
-                    prepared = following
-                else:
-                    processor.process(state, records_of_poll)
+                # ahead, as serve's worker: start the next poll's decoding, then judge this one
+                following = processor.prepare(polls[number + 1]) if ahead and number + 1 < len(polls) else None
+                processor.process(state, records_of_poll, prepared)
+                prepared = following
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - started

@@ -122,14 +122,18 @@ class FrameReference:
         """Add a normal clip's (T, F) frame features; ``still``: its longest still run, in frames."""
         self.clips += 1
         self.longest_still = max(self.longest_still, still)
-        features = features.detach().float().cpu()[-self.capacity:]
-        if self.ring is None:
-            self.ring = features.new_empty((self.capacity, features.shape[1]))
-        else:
+        features = features.detach().float().cpu()
+        if self.ring is not None:
             self.distances = torch.cat([self.distances, self._nearest(features)])[-self.capacity:]
-        rows = (self.count + torch.arange(len(features))) % self.capacity
-        self.ring[rows] = features
-        self.count += len(features)
+        self._hold(features)
+
+    def _hold(self, frames: torch.Tensor) -> None:
+        """Write (T, F) float32 frames into the ring, over the oldest."""
+        frames = frames[-self.capacity:]
+        if self.ring is None:
+            self.ring = frames.new_empty((self.capacity, frames.shape[1]))
+        self.ring[(self.count + torch.arange(len(frames))) % self.capacity] = frames
+        self.count += len(frames)
 
     def _nearest(self, features: torch.Tensor) -> torch.Tensor:
         """(T, F) -> (T,) float64 distance of each frame to its nearest held frame."""
@@ -159,12 +163,10 @@ class FrameReference:
                 "longest_still": self.longest_still}
 
     def load_state_dict(self, state: dict) -> None:
-        frames = torch.from_numpy(np.array(state["frames"], dtype=np.float32))[-self.capacity:]
+        frames = torch.from_numpy(np.array(state["frames"], dtype=np.float32))
         self.ring, self.count = None, 0
         if frames.numel():
-            self.ring = frames.new_empty((self.capacity, frames.shape[1]))
-            self.ring[:len(frames)] = frames
-            self.count = len(frames)
+            self._hold(frames)
         self.distances = torch.from_numpy(np.array(state["distances"], dtype=np.float64))
         self.clips = int(state.get("clips", 0))  # checkpoints from before the frozen-picture check
         self.longest_still = int(state.get("longest_still", 0))
