@@ -75,7 +75,8 @@ class AlertConfig:
 @dataclass
 class VideoConfig:
     enabled: bool = False  # serve the clips topic as well as the series topic
-    encoder: str = "stats"  # stats (weight-free) or efficientnet (ImageNet weights shipped in a package)
+    encoder: str = "stats"  # stats (weight-free), efficientnet (ImageNet weights shipped in a package), torchvision:<model>
+    encoder_weights: str = ""  # a state-dict file; torchvision: or a weights name (DEFAULT: fetched once to the hub cache)
     scorer: str = "lof"  # lof, self_similarity or mixture (of the two), per camera
     sample_fps: float = 5.0  # frames taken from each clip per second
     width: int = 160  # frames are resized on decode to width x height

@@ -32,14 +32,14 @@ from streams.series_pipeline import SeriesProcessor, SeriesSettings
 from streams.worker import Outbox, PartitionedWorker
 from video.camera_detector import CameraDetector
 from video.decode import ClipError
-from video.encoders import EfficientNetLiteEncoder, StatsEncoder
+from video.encoders import EfficientNetLiteEncoder, StatsEncoder, TorchvisionEncoder
 from video.isolated import IsolatedDecoderPool
 
 DETECTORS = ("halfspace", "lof", "self_similarity", "mixture")
 EMBEDDERS = ("window_stats", "window", "chronos")
 SHARED_SCALE_DETECTORS = ("halfspace",)  # one forest for all streams: raw windows do not suit it
 THRESHOLDS = ("rolling", "spot", "dspot")
-CLIP_ENCODERS = ("stats", "efficientnet")
+CLIP_ENCODERS = ("stats", "efficientnet", "torchvision:<model>")
 CAMERA_SCORERS = ("lof", "self_similarity", "mixture")
 
 
@@ -198,11 +198,20 @@ def camera_detector_factory(config: Config) -> Callable[[], CameraDetector]:
 def make_clip_encoder(config: Config):
     """The clip encoder the config names; one instance, shared by every partition's detector."""
     device = resolve_device(config.detector.device)
-    if config.video.encoder == "stats":
+    encoder, weights = config.video.encoder, config.video.encoder_weights or None
+    if encoder == "stats":
         return StatsEncoder(device)
-    if config.video.encoder == "efficientnet":
-        return EfficientNetLiteEncoder(device)
-    raise ConfigError(f"unknown video.encoder '{config.video.encoder}' (known: {', '.join(CLIP_ENCODERS)})")
+    if encoder.startswith("torchvision:") and weights is None:
+        raise ConfigError(f"video.encoder '{encoder}' needs video.encoder_weights: a state-dict file, or a "
+                          "torchvision weights name such as DEFAULT (fetched once into the torch hub cache)")
+    try:
+        if encoder == "efficientnet":
+            return EfficientNetLiteEncoder(device, weights=weights)
+        if encoder.startswith("torchvision:"):
+            return TorchvisionEncoder(encoder.removeprefix("torchvision:"), weights, device)
+    except ValueError as exc:
+        raise ConfigError(f"video.encoder '{encoder}': {exc}") from None
+    raise ConfigError(f"unknown video.encoder '{encoder}' (known: {', '.join(CLIP_ENCODERS)})")
 
 
 def clip_decoder(config: Config) -> Callable[[list[bytes]], Callable[[], list]]:

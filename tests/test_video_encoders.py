@@ -185,3 +185,59 @@ def test_pretrained_on_gpu_gives_a_clip_its_features_in_a_batch_of_any_size(two_
     for features in (crowded[0], crowded[-1]):
         assert torch.nn.functional.cosine_similarity(features[:, :1280], alone[:, :1280], dim=1).min() > 0.9999
         assert torch.allclose(features[:, 1280:], alone[:, 1280:])
+
+
+@pytest.fixture(scope="module")
+def resnet18_file(tmp_path_factory):
+    """A ResNet-18 state dict of the tests' own (no weights are downloaded here): seeded random weights."""
+    import torchvision
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("torchvision") / "resnet18.pt"
+    torch.save(torchvision.models.resnet18().state_dict(), path)
+    return path
+
+
+def test_torchvision_encoder_gives_the_saved_networks_features_without_its_head(resnet18_file, two_scenes):
+    import torchvision
+
+    from video.encoders import APPEARANCE_NORM, TorchvisionEncoder
+
+    person, car = two_scenes
+    frames = np.concatenate([person, car])
+    encoder = TorchvisionEncoder("resnet18", str(resnet18_file), image_size=64)
+    assert encoder.appearance_dim == 512 and encoder.dimension == 2 * 512 + 6 + 2 * 16
+    network = torchvision.models.resnet18()
+    network.load_state_dict(torch.load(resnet18_file, weights_only=True))
+    network.fc = torch.nn.Identity()
+    pixels = torch.nn.functional.interpolate(torch.as_tensor(frames).permute(0, 3, 1, 2).float(), size=(64, 64),
+                                             mode="bilinear", antialias=True, align_corners=False)
+    mean, spread = torch.tensor([0.485, 0.456, 0.406]) * 255, torch.tensor([0.229, 0.224, 0.225]) * 255
+    with torch.inference_mode():
+        expected = network.eval()((pixels - mean.view(1, 3, 1, 1)) / spread.view(1, 3, 1, 1))
+    expected = expected * APPEARANCE_NORM / expected.norm(dim=1, keepdim=True)
+    got = encoder.frame_features(frames[None])[0, :, :512]
+    assert torch.allclose(got, expected, atol=1e-4)
+    assert torch.equal(encoder.embed(frames[None]), encoder.embed(frames[None]))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"video.encoder": "torchvision:resnet18"}, "needs video.encoder_weights"),
+    ({"video.encoder": "torchvision:resnet99", "video.encoder_weights": "DEFAULT"},
+     "'resnet99' is not a torchvision classification model"),
+    ({"video.encoder": "torchvision:resnet18", "video.encoder_weights": "IMAGENET9K"},
+     "'IMAGENET9K' is neither a file nor a weights name of resnet18 .DEFAULT, IMAGENET1K_V1."),
+    ({"video.encoder": "torchvision:resnet34", "video.encoder_weights": "RESNET18"},
+     "cannot load .* into ResNet: Error.s. in loading state_dict"),
+    ({"video.encoder": "efficientnet", "video.encoder_weights": "RESNET18"}, "cannot load .* into EfficientNet"),
+    ({"video.encoder": "vgg"}, "unknown video.encoder 'vgg'"),
+])
+def test_bad_encoder_options_are_one_line_config_errors(resnet18_file, overrides, message):
+    from argus.config import ConfigError, load_config
+    from argus.wiring import make_clip_encoder
+
+    if overrides.get("video.encoder_weights") == "RESNET18":
+        overrides = {**overrides, "video.encoder_weights": str(resnet18_file)}
+    with pytest.raises(ConfigError, match=message) as info:
+        make_clip_encoder(load_config(None, overrides))
+    assert "\n" not in str(info.value)

