@@ -110,6 +110,7 @@ class PartitionState:
 
     work: Any
     next_offset: int | None = None
+    replay_from: int | None = None  # where replaying its work starts: its checkpoint's offset, or its first record's
 
     def state_dict(self) -> dict:
         return {**self.work.state_dict(), "next_offset": self.next_offset}
@@ -160,6 +161,7 @@ class PartitionedWorker:
         saved = self.checkpoints.load(tp.topic, tp.partition)
         if saved is not None and saved["next_offset"] is not None:
             state.load_state_dict(saved)
+            state.replay_from = state.next_offset
             self.consumer.seek(tp, state.next_offset)
             log.info("partition %s-%d: resumed from checkpoint at offset %d", tp.topic, tp.partition, state.next_offset)
             return state
@@ -174,14 +176,20 @@ class PartitionedWorker:
     def release(self, partitions: set[TopicPartition]) -> None:
         """Checkpoint and forget partitions this worker no longer owns."""
         log.info("revoked partitions: %s", _names(partitions))
+        saved = True
         try:  # kafka-python may call this on its IO thread, where a blocking commit is refused
             self.checkpoint(partitions, wait_for_commit=False)
         except (KafkaError, DeliveryError) as exc:
             log.warning("could not checkpoint revoked partitions (%s); they will be replayed", exc)
+            saved = False
         self._drop_pending(partitions)  # the new owner replays them
         for tp in partitions:
-            self.states.pop(tp, None)
+            state = self.states.pop(tp, None)
             self._dirty.discard(tp)
+            if not saved and state is not None and state.replay_from is not None:
+                # given back to this consumer, a partition keeps its position: put it where its
+                # unsaved work began, so that work is replayed (adopt seeks checkpointed ones anyway)
+                self.consumer.seek(tp, state.replay_from)
 
     def _drop_pending(self, partitions: set[TopicPartition]) -> None:
         """Forget the prepared polls of ``partitions`` and put the consumer back to their first
@@ -224,6 +232,8 @@ class PartitionedWorker:
                 self.processor.process(state.work, records, prepared)
             else:
                 self.processor.process(state.work, records)
+            if state.replay_from is None:
+                state.replay_from = records[0].offset
             state.next_offset = records[-1].offset + 1
             self.counters.records += len(records)
             self._dirty.add(tp)
@@ -242,6 +252,7 @@ class PartitionedWorker:
         for tp in list(targets):
             state = self.states[tp]
             self.checkpoints.save(tp.topic, tp.partition, state.state_dict())
+            state.replay_from = state.next_offset
             offsets[tp] = OffsetAndMetadata(state.next_offset, "", -1)
         if offsets and wait_for_commit:
             self.consumer.commit(offsets)

@@ -2,7 +2,8 @@
 against a real broker: each poll is prepared before the poll before it is processed, every
 record is processed once, in offset order, and the offsets committed at the end cover them all;
 prepared polls are dropped and fetched again after a rewind or when partitions move between
-workers, so each partition's state holds every record once, in order."""
+workers, so each partition's state holds every record once, in order; so it does when a
+partition comes back to the same worker after a release whose checkpoint failed."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from streams.checkpoints import CheckpointStore
 from streams.kafka_clients import ensure_topics, make_consumer, make_producer, wait_until_committed
-from streams.worker import Outbox, PartitionedWorker
+from streams.worker import DeliveryError, Outbox, PartitionedWorker
 
 pytestmark = pytest.mark.kafka
 
@@ -138,3 +139,34 @@ def test_partitions_moving_between_workers_keep_every_record_once_in_order(tmp_p
     a.close()
     assert any(step == "process" for step, _, _ in b_processor.log)  # B did take a partition
     assert seen == {0: list(range(records // 2)), 1: list(range(records // 2))}
+
+
+def test_a_partition_given_back_after_a_failed_release_checkpoint_replays_its_unsaved_work(tmp_path, argus_config,
+                                                                                         monkeypatch):
+    """A rebalance revokes both partitions and gives them back to the same worker; their states
+    were never checkpointed, and the release's checkpoint fails (the broker refused an alert).
+    The consumer keeps its positions across such a rebalance, so without a seek back the records
+    processed before it would be missing from the fresh states."""
+    _publish(argus_config)
+    worker, processor = _worker(tmp_path, argus_config)
+    worker.commit_interval_s = 3600  # no checkpoint before the rebalance
+    given_back = []
+
+    def refuse() -> None:
+        monkeypatch.undo()  # once
+        raise DeliveryError("1 alerts/dead letters were not acknowledged: test")
+
+    def should_stop() -> bool:
+        if not given_back and sum(len(s.work.offsets) for s in worker.states.values()) >= RECORDS // 3:
+            partitions = set(worker.states)
+            given_back.append({tp.partition: len(worker.states[tp].work.offsets) for tp in partitions})
+            monkeypatch.setattr(worker.outbox, "confirm", refuse)
+            worker.release(partitions)  # what the rebalance listener calls, in this order
+            worker.adopt(partitions)
+        return bool(given_back) and all(processor.last_prepared.get(p) == RECORDS // 2 - 1 for p in (0, 1))
+
+    worker.run(should_stop)
+    seen = {tp.partition: state.work.offsets for tp, state in worker.states.items()}
+    worker.close()
+    assert sum(given_back[0].values()) >= RECORDS // 3  # there was unsaved work when the partitions moved
+    assert seen == {0: list(range(RECORDS // 2)), 1: list(range(RECORDS // 2))}
