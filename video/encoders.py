@@ -331,7 +331,7 @@ def load_torchvision_classifier(name: str, weights: str) -> torch.nn.Module:
     known = torchvision.models.list_models(module=torchvision.models)
     if name not in known:
         raise ValueError(f"'{name}' is not a torchvision classification model (some that are: "
-                         f"{', '.join(m for m in known if m in TORCHVISION_EXAMPLES)})")
+                         f"{', '.join(TORCHVISION_EXAMPLES)})")
     if Path(weights).is_file():
         model = load_weights(torchvision.models.get_model(name, weights=None), weights)
     else:
@@ -348,7 +348,6 @@ def load_torchvision_classifier(name: str, weights: str) -> torch.nn.Module:
             setattr(model, head, torch.nn.Identity())
             return model
     raise ValueError(f"{name} has no classification head (fc, classifier, head or heads) to remove")
-
 
 
 def _one_line(exc: Exception, limit: int = 200) -> str:

@@ -100,9 +100,9 @@ class IsolatedDecoder:
 
 
 class IsolatedDecoderPool:
-    """``size`` isolated decoders side by side: ``decode_all`` decodes a batch of clips in
-    parallel child processes and returns, in order, each clip's result or its ClipError;
-    ``submit_all`` starts the same work and returns at once, a future per clip."""
+    """``size`` isolated decoders side by side: ``submit_all`` starts decoding a batch of clips
+    in parallel child processes and returns at once, a future per clip that gives its result or
+    its ClipError."""
 
     def __init__(self, size: int = 2, timeout_s: float = 60.0, target: str = DEFAULT_TARGET):
         if size < 1:
@@ -126,9 +126,6 @@ class IsolatedDecoderPool:
         """Start decoding ``sources`` (in order, behind what was submitted before); each future
         gives a DecodedClip or a ClipError."""
         return [self.threads.submit(self._decode_one, source, options) for source in sources]
-
-    def decode_all(self, sources: list, **options) -> list[DecodedClip | ClipError]:
-        return [future.result() for future in self.submit_all(sources, **options)]
 
     def close(self) -> None:
         self.threads.shutdown()
